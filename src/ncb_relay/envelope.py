@@ -86,7 +86,7 @@ def _xor(a: bytes, b: bytes) -> bytes:
 
 
 def commitment(content_key: bytes) -> bytes:
-    """The message id: a commitment to the content key (KEY-2)."""
+    """The message id: a commitment to the content key (SEAL-2)."""
     return primitives.blake2b(b"", key=content_key, person=PERSON_COMMITMENT)
 
 
@@ -105,7 +105,7 @@ def header_hash(header_bytes: bytes) -> bytes:
 
 
 def message_hash(header_digest: bytes, payload_digest: bytes) -> bytes:
-    """The name of one signed message: what replies and receipts refer to (ENV-12)."""
+    """The name of one signed message: what replies and receipts refer to (ENV-9)."""
     return primitives.blake2b(header_digest + payload_digest, person=PERSON_MESSAGE)
 
 
@@ -284,7 +284,7 @@ class VerifiedEnvelope(metaclass=NoPublicConstructor):
         return self.routed.header.reply_to
 
     def require_reply_to(self, request: VerifiedEnvelope | SealedEnvelope) -> None:
-        """Raise :class:`BindingMismatch` unless this message answers ``request`` (BIND-4)."""
+        """Raise :class:`BindingMismatch` unless this message answers ``request`` (BIND-2)."""
         if self.reply_to is None or not primitives.constant_time_equal(
             self.reply_to, request.message_hash
         ):

@@ -173,7 +173,7 @@ def _recipients(value: Value, limits: EnvelopeLimits) -> tuple[RecipientEntry, .
 
 
 def parse_header(value: Value, limits: EnvelopeLimits) -> Header:
-    """Check a decoded header value field by field (ENV-2 .. ENV-9)."""
+    """Check a decoded header value field by field (ENV-2 .. ENV-7)."""
     if not isinstance(value, list) or len(value) < 2:
         raise MalformedInput("header must be an array")
     version = _uint(value[0], 2**64 - 1, "version")
