@@ -30,6 +30,7 @@ __all__ = [
     "SigningKeyPair",
     "SigningPublicKey",
     "check_principal_id",
+    "fingerprint_text",
 ]
 
 KEY_ID_BYTES = 16

@@ -1,0 +1,66 @@
+"""The sans-IO rule: core modules import no adapter, network, storage, clock or OS code."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ncb_relay"
+ADAPTERS = {"cli"}  # client, server and storage adapters join this set as they land
+ALLOWED_EXTERNAL = {
+    "__future__",
+    "collections",
+    "dataclasses",
+    "hashlib",
+    "heapq",
+    "hmac",
+    "msgpack",
+    "nacl",
+    "re",
+    "typing",
+}
+
+
+def _core_modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.glob("*.py") if p.stem not in ADAPTERS)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                names.update(
+                    f".{alias.name}" if not node.module else f".{node.module}"
+                    for alias in node.names
+                )
+            elif node.module:
+                names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", _core_modules(), ids=lambda p: p.stem)
+def test_core_module_imports_only_core_and_pure_libraries(path: Path) -> None:
+    for name in _imports(path):
+        if name.startswith("."):
+            assert name.lstrip(".").split(".")[0] not in ADAPTERS, f"{path.stem} imports {name}"
+        else:
+            assert name.split(".")[0] in ALLOWED_EXTERNAL, f"{path.stem} imports {name}"
+
+
+def test_importing_the_core_loads_no_io_modules() -> None:
+    code = (
+        "import sys, ncb_relay, ncb_relay.walkthrough\n"
+        "io = {'socket', 'sqlite3', 'asyncio', 'trio', 'httpx', 'ncb_relay.cli'}\n"
+        "bad = io & set(sys.modules)\n"
+        "print(sorted(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
