@@ -131,13 +131,19 @@ def decode(data: bytes, *, limits: CodecLimits = DEFAULT_LIMITS) -> Value:
     return value  # type: ignore[no-any-return]
 
 
-def _sorted(value: Value) -> Value:
+def _sorted(value: Value, depth: int, limits: CodecLimits) -> Value:
+    if isinstance(value, (list, dict)) and depth >= limits.max_depth:
+        # checked here too, so that a deep or cyclic value never exhausts the stack
+        raise LimitExceeded(f"containers nested deeper than {limits.max_depth}")
     if isinstance(value, list):
-        return [_sorted(item) for item in value]
+        return [_sorted(item, depth + 1, limits) for item in value]
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise UsageError("map keys must be text strings")
-        return {key: _sorted(value[key]) for key in sorted(value, key=lambda k: k.encode("utf-8"))}
+        return {
+            key: _sorted(value[key], depth + 1, limits)
+            for key in sorted(value, key=lambda k: k.encode("utf-8"))
+        }
     return value
 
 
@@ -147,9 +153,12 @@ def encode(value: Value, *, limits: CodecLimits = DEFAULT_LIMITS) -> bytes:
     Raises :class:`UsageError` for a value outside the profile (the caller's
     fault) and :class:`LimitExceeded` if the result breaks ``limits``.
     """
-    canonical = _sorted(value)
-    _check(canonical, 0, limits, UsageError)
-    data: bytes = msgpack.packb(canonical, use_bin_type=True)
+    try:
+        canonical = _sorted(value, 0, limits)
+        _check(canonical, 0, limits, UsageError)
+        data: bytes = msgpack.packb(canonical, use_bin_type=True)
+    except UnicodeEncodeError as exc:  # a str with a lone surrogate is not UTF-8
+        raise UsageError("text strings must be valid Unicode (no lone surrogates)") from exc
     if len(data) > limits.max_bytes:
         raise LimitExceeded(f"encoding of {len(data)} bytes exceeds {limits.max_bytes}")
     return data

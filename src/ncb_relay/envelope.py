@@ -139,13 +139,18 @@ def seal(
     """
     if not isinstance(body, bytes):
         raise UsageError("body must be bytes")
+    for name, number in (("now", now), ("ttl", ttl), ("seq", seq)):
+        if type(number) is not int:  # not a bool, a float or a str: it would go on the wire
+            raise UsageError(f"{name} must be an int")
     if not 0 <= now <= MAX_TIME - MAX_TTL:
         raise UsageError("now is out of range")
     if not 0 < ttl <= MAX_TTL:
         raise UsageError(f"ttl must be between 1 and {MAX_TTL} seconds")
     if not 0 <= seq <= MAX_SEQ:
         raise UsageError("seq is out of range")
-    if reply_to is not None and len(reply_to) != primitives.HASH_BYTES:
+    if reply_to is not None and (
+        not isinstance(reply_to, bytes) or len(reply_to) != primitives.HASH_BYTES
+    ):
         raise UsageError("reply_to is a 32-byte message hash")
     targets = sorted(recipients, key=lambda identity: identity.principal.encode("ascii"))
     if not targets:
@@ -362,15 +367,16 @@ def open_envelope(
     directory: KeyDirectory,
     now: int,
     replay: ReplayGuard,
-    policy: FreshnessPolicy = DEFAULT_POLICY,
     limits: EnvelopeLimits = DEFAULT_LIMITS,
 ) -> VerifiedEnvelope:
     """Verify and decrypt an envelope for ``recipient``; record it in ``replay``.
 
-    Raises a :class:`~ncb_relay.errors.ProtocolError` subclass on any failure
-    and returns nothing partial.
+    The freshness window is the replay guard's own ``policy``, so the guard
+    always remembers a message for as long as the window accepts it
+    (REPLAY-1).  Raises a :class:`~ncb_relay.errors.ProtocolError` subclass on
+    any failure and returns nothing partial.
     """
-    routed = verify_routing(data, directory=directory, now=now, policy=policy, limits=limits)
+    routed = verify_routing(data, directory=directory, now=now, policy=replay.policy, limits=limits)
     header = routed.header
     replay.check(header.sender, header.message_id, header.seq)
     body = _decrypt(routed, recipient)

@@ -191,6 +191,10 @@ class PublicIdentity:
 
     def __post_init__(self) -> None:
         check_principal_id(self.principal, error=UsageError)
+        if not isinstance(self.signing_key, SigningPublicKey) or not isinstance(
+            self.encryption_key, EncryptionPublicKey
+        ):
+            raise UsageError("a signing key and an encryption key are needed, in that order")
         _check_key_usage(self.signing_key, (self.encryption_key,))
 
 
@@ -211,6 +215,10 @@ class PrivateIdentity:
         self.encryption_keys = tuple(encryption_keys)
         if not self.encryption_keys:
             raise UsageError("a principal needs at least one encryption key")
+        if not isinstance(signer, Signer) or not isinstance(signer.public_key, SigningPublicKey):
+            raise UsageError("signer must sign with an Ed25519 key")
+        if not all(isinstance(k, EncryptionKeyPair) for k in self.encryption_keys):
+            raise UsageError("encryption keys must be EncryptionKeyPair objects")
         _check_key_usage(signer.public_key, (k.public_key for k in self.encryption_keys))
         self._by_key_id = {k.public_key.key_id: k for k in self.encryption_keys}
 
