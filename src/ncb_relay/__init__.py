@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from .codec import CodecLimits, decode, encode
 from .directory import KeyDirectory, StaticDirectory
+from .disclosure import DisclosedMessage, verify_disclosure
 from .envelope import (
     DEFAULT_TTL,
+    Disclosure,
     RoutedEnvelope,
     SealedEnvelope,
     VerifiedEnvelope,
@@ -61,6 +63,8 @@ __all__ = [
     "BindingMismatch",
     "CodecLimits",
     "DecryptionFailed",
+    "DisclosedMessage",
+    "Disclosure",
     "EncryptionKeyPair",
     "EncryptionPublicKey",
     "EnvelopeLimits",
@@ -97,5 +101,6 @@ __all__ = [
     "encode",
     "open_envelope",
     "seal",
+    "verify_disclosure",
     "verify_routing",
 ]

@@ -25,7 +25,7 @@ which has no public constructor.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import codec, primitives
 from ._construct import NoPublicConstructor
@@ -58,6 +58,7 @@ from .primitives import RandomSource
 
 __all__ = [
     "DEFAULT_TTL",
+    "Disclosure",
     "RoutedEnvelope",
     "SealedEnvelope",
     "VerifiedEnvelope",
@@ -107,6 +108,18 @@ def header_hash(header_bytes: bytes) -> bytes:
 def message_hash(header_digest: bytes, payload_digest: bytes) -> bytes:
     """The name of one signed message: what replies and receipts refer to (ENV-9)."""
     return primitives.blake2b(header_digest + payload_digest, person=PERSON_MESSAGE)
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """An envelope with its content key: enough to verify and read it without a recipient's key."""
+
+    envelope: bytes
+    content_key: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.envelope, bytes) or not isinstance(self.content_key, bytes):
+            raise UsageError("a disclosure holds bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +259,21 @@ class VerifiedEnvelope(metaclass=NoPublicConstructor):
     Only :func:`open_envelope` makes one.
     """
 
-    __slots__ = ("body", "routed")
+    __slots__ = ("_content_key", "body", "routed")
 
-    def __init__(self, routed: RoutedEnvelope, body: bytes) -> None:
+    def __init__(self, routed: RoutedEnvelope, body: bytes, content_key: bytes) -> None:
         self.routed = routed
         self.body = body
+        self._content_key = content_key
+
+    def disclose(self) -> Disclosure:
+        """The envelope and its content key, for a third party to verify (DISC-1).
+
+        Whoever holds the result can read the body and prove that the sender
+        signed it for exactly the listed recipients; hand it only to parties
+        entitled to the body (a court, or a bureau the message is forwarded to).
+        """
+        return Disclosure(self.routed.data, self._content_key)
 
     @property
     def header(self) -> Header:
@@ -316,8 +339,13 @@ def verify_routing(
 ) -> RoutedEnvelope:
     """Check an envelope without decrypting it: layout, freshness, keys and outer signature."""
     parsed = parse_envelope(data, limits)
+    policy.check(parsed.header.created, parsed.header.expires, now)
+    return authenticate(data, parsed, directory)
+
+
+def authenticate(data: bytes, parsed: ParsedEnvelope, directory: KeyDirectory) -> RoutedEnvelope:
+    """OPEN-4 .. OPEN-6: the directory's keys as of creation, and the outer signature."""
     header = parsed.header
-    policy.check(header.created, header.expires, now)
     sender_key = directory.signing_key(header.sender, header.sender_key_id, header.created)
     for entry in header.recipients:
         directory.check_encryption_key(entry.principal, entry.key_id, header.created)
@@ -329,21 +357,11 @@ def verify_routing(
     )
 
 
-def _decrypt(routed: RoutedEnvelope, recipient: PrivateIdentity) -> bytes:
-    header = routed.header
-    entry = header.entry_for(recipient.principal)
-    if entry is None:
-        raise DecryptionFailed("not-a-recipient")
-    try:
-        keypair = recipient.encryption_key(entry.key_id)
-        shared = keypair.exchange(header.ephemeral)
-    except UnknownKey as exc:
-        raise DecryptionFailed("no-such-key") from exc
-    except InvalidPeerKey as exc:
-        raise DecryptionFailed("small-order-ephemeral") from exc
-    pad = wrap_pad(shared, header.ephemeral, keypair.public_key.raw, header.message_id)
-    content_key = _xor(entry.wrapped_key, pad)
-    if not primitives.constant_time_equal(commitment(content_key), header.message_id):
+def open_payload(routed: RoutedEnvelope, content_key: bytes) -> bytes:
+    """OPEN-8 .. OPEN-10 once the content key is known: commitment, AEAD, inner signature."""
+    if len(content_key) != primitives.AEAD_KEY_BYTES or not primitives.constant_time_equal(
+        commitment(content_key), routed.header.message_id
+    ):
         raise DecryptionFailed("key-commitment")
     plaintext = primitives.aead_decrypt(
         payload_key(content_key), PAYLOAD_NONCE, routed.payload, routed.header_digest
@@ -358,6 +376,23 @@ def _decrypt(routed: RoutedEnvelope, recipient: PrivateIdentity) -> bytes:
     except BadSignature as exc:
         raise DecryptionFailed("inner-signature") from exc
     return body
+
+
+def _unwrap(routed: RoutedEnvelope, recipient: PrivateIdentity) -> bytes:
+    """OPEN-8: find the recipient's entry and recover the content key."""
+    header = routed.header
+    entry = header.entry_for(recipient.principal)
+    if entry is None:
+        raise DecryptionFailed("not-a-recipient")
+    try:
+        keypair = recipient.encryption_key(entry.key_id)
+        shared = keypair.exchange(header.ephemeral)
+    except UnknownKey as exc:
+        raise DecryptionFailed("no-such-key") from exc
+    except InvalidPeerKey as exc:
+        raise DecryptionFailed("small-order-ephemeral") from exc
+    pad = wrap_pad(shared, header.ephemeral, keypair.public_key.raw, header.message_id)
+    return _xor(entry.wrapped_key, pad)
 
 
 def open_envelope(
@@ -379,6 +414,7 @@ def open_envelope(
     routed = verify_routing(data, directory=directory, now=now, policy=replay.policy, limits=limits)
     header = routed.header
     replay.check(header.sender, header.message_id, header.seq)
-    body = _decrypt(routed, recipient)
+    content_key = _unwrap(routed, recipient)
+    body = open_payload(routed, content_key)
     replay.record(header.sender, header.message_id, header.seq, header.expires, now)
-    return VerifiedEnvelope._create(routed, body)
+    return VerifiedEnvelope._create(routed, body, content_key)
