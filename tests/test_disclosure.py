@@ -94,4 +94,4 @@ def test_a_disclosure_is_bytes_and_hides_its_key() -> None:
 
 def test_disclosed_messages_have_no_public_constructor() -> None:
     with pytest.raises(UsageError):
-        DisclosedMessage(None, b"")
+        DisclosedMessage(None, b"")  # type: ignore[arg-type]
