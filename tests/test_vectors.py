@@ -22,6 +22,7 @@ import pytest
 from ncb_relay import (
     CodecLimits,
     DecryptionFailed,
+    Disclosure,
     EncryptionKeyPair,
     EnvelopeLimits,
     FreshnessPolicy,
@@ -34,6 +35,7 @@ from ncb_relay import (
     open_envelope,
     primitives,
     seal,
+    verify_disclosure,
     verify_routing,
 )
 from ncb_relay.codec import Value
@@ -65,6 +67,7 @@ def load(name: str) -> JSON:
 
 CODEC = load("codec.json")
 ENVELOPE = load("envelope.json")
+DISCLOSURE = load("disclosure.json")
 ACCUMULATED = load("accumulated.json")
 
 # ---------------------------------------------------------------------------------
@@ -209,7 +212,9 @@ def h(data: bytes) -> str:
 
 
 @pytest.mark.req("KEY-2", "KEY-3")
-@pytest.mark.parametrize("doc", [ENVELOPE, ACCUMULATED], ids=["envelope", "accumulated"])
+@pytest.mark.parametrize(
+    "doc", [ENVELOPE, DISCLOSURE, ACCUMULATED], ids=["envelope", "disclosure", "accumulated"]
+)
 def test_principals_match_their_seeds(doc: JSON) -> None:
     ids = identities(doc)
     for p in doc["principals"]:
@@ -232,7 +237,7 @@ def test_principals_match_their_seeds(doc: JSON) -> None:
 
 
 def test_files_are_well_formed() -> None:
-    for doc in (CODEC, ENVELOPE):
+    for doc in (CODEC, ENVELOPE, DISCLOSURE):
         ids = [case["tcId"] for g in doc["testGroups"] for case in g["tests"]]
         assert ids == list(range(1, len(ids) + 1))
         assert doc["numberOfTests"] == len(ids)
@@ -244,6 +249,11 @@ def test_files_are_well_formed() -> None:
     assert len(group(CODEC, "CodecValid")) + len(group(CODEC, "CodecInvalid")) >= 40
     invalid_opens = [c for c in group(ENVELOPE, "EnvelopeOpen") if c["result"] == "invalid"]
     assert len(invalid_opens) >= 25
+    disclosures = group(DISCLOSURE, "Disclosure")
+    assert len(disclosures) >= len(group(ENVELOPE, "EnvelopeSeal")) + 10
+    assert {c["envelope"] for c in disclosures} >= {
+        c["envelope"] for c in group(ENVELOPE, "EnvelopeSeal")
+    }
 
 
 def declared(test: Callable[..., None]) -> set[str]:
@@ -260,6 +270,7 @@ def test_requirement_markers_cover_the_cases() -> None:
         (ENVELOPE, "EnvelopeSeal", test_seal),
         (ENVELOPE, "EnvelopeOpen", test_open),
         (ENVELOPE, "ReplyBinding", test_reply_binding),
+        (DISCLOSURE, "Disclosure", test_disclosure),
     ):
         for case in group(doc, kind):
             assert case["requirements"], case["tcId"]
@@ -494,6 +505,45 @@ def test_reply_binding(case: JSON) -> None:
 
 
 # ---------------------------------------------------------------------------------
+# disclosure.json
+# ---------------------------------------------------------------------------------
+
+DISCLOSURE_IDS = identities(DISCLOSURE)
+DISCLOSURE_DIRECTORY = directory(DISCLOSURE, DISCLOSURE_IDS)
+DISCLOSURE_LIMITS = EnvelopeLimits(
+    max_envelope_bytes=DISCLOSURE["limits"]["maxEnvelopeBytes"],
+    max_recipients=DISCLOSURE["limits"]["maxRecipients"],
+)
+
+
+@pytest.mark.req(
+    "DISC-1", "DISC-2", "OPEN-2", "OPEN-4", "OPEN-6", "OPEN-8", "OPEN-9", "OPEN-10", "ERR-1"
+)
+@pytest.mark.parametrize("case", params(DISCLOSURE, "Disclosure"))
+def test_disclosure(case: JSON) -> None:
+    disclosure = Disclosure(bytes.fromhex(case["envelope"]), bytes.fromhex(case["contentKey"]))
+    if case["result"] == "invalid":
+        with pytest.raises(ProtocolError) as info:
+            verify_disclosure(disclosure, directory=DISCLOSURE_DIRECTORY, limits=DISCLOSURE_LIMITS)
+        assert info.value.code == case["error"]
+        if "localReason" in case:
+            assert isinstance(info.value, DecryptionFailed)
+            assert info.value.reason == case["localReason"]
+        return
+    # DISC-2: no clock and no replay state, so the same disclosure verifies again
+    for _ in range(2):
+        proven = verify_disclosure(
+            disclosure, directory=DISCLOSURE_DIRECTORY, limits=DISCLOSURE_LIMITS
+        )
+        assert h(proven.body) == case["body"]
+        assert proven.sender == case["sender"]
+        assert list(proven.recipients) == case["recipients"]
+        assert proven.created == case["created"]
+        assert h(proven.message_hash) == case["messageHash"]
+    assert h(proven.message_id) == h(commitment(disclosure.content_key))
+
+
+# ---------------------------------------------------------------------------------
 # accumulated.json: an independent implementation of the definition in spec/vectors.md
 # ---------------------------------------------------------------------------------
 
@@ -588,3 +638,29 @@ def test_vector_files_are_up_to_date(tmp_path: Path) -> None:
         files["codec.json"].replace("c0", "c1", 1), encoding="utf-8"
     )
     assert generator.stale_files(files, tmp_path) == ["codec.json"]
+
+
+def test_the_generator_reports_broken_modules_shared_files_and_orphans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The convention of generate.py: every cases_*.py module's build() gives its files."""
+    generator = load_generator()
+    modules = {
+        "cases_tv_one": 'def build():\n    return {"one.json": {"a": [1]}, "both.json": []}\n',
+        "cases_tv_two": 'def build():\n    return {"both.json": {}}\n',
+        "cases_tv_broken": 'def build():\n    raise ValueError("no vectors today")\n',
+        "not_a_case_module": "raise AssertionError('never imported')\n",
+    }
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    (tmp_path / "orphan.json").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "one.json").write_text('{\n  "a": [\n    1\n  ]\n}\n', encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    generated = generator.generate(tmp_path)
+    assert generated.files == {"one.json": '{\n  "a": [\n    1\n  ]\n}\n', "both.json": "[]\n"}
+    assert generated.errors == [
+        "cases_tv_broken.py: build failed: ValueError: no vectors today",
+        "both.json: produced by both cases_tv_one.py and cases_tv_two.py",
+    ]
+    assert generator.stale_files(generated.files, tmp_path) == ["both.json"]
+    assert generator.orphan_files(generated.files, tmp_path) == ["orphan.json"]
