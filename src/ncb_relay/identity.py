@@ -110,7 +110,14 @@ class EncryptionPublicKey:
 
 @runtime_checkable
 class Signer(Protocol):
-    """Anything that signs with one Ed25519 key: an in-memory key pair or an HSM."""
+    """Anything that signs with one Ed25519 key: an in-memory key pair or an HSM (KS-17).
+
+    Protocol code uses nothing else.  ``public_key`` names the key (its key id
+    goes into headers); ``sign`` returns the 64-byte PureEdDSA (RFC 8032)
+    signature of exactly the bytes given, and when a device cannot sign it
+    raises an :class:`~ncb_relay.errors.NcbRelayError` translated from the
+    device's own error.
+    """
 
     @property
     def public_key(self) -> SigningPublicKey: ...

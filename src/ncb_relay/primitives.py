@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import nacl.bindings as sodium
 import nacl.exceptions
+import nacl.pwhash.argon2id
 
 from .errors import BadSignature, DecryptionFailed, InvalidPeerKey, UsageError
 
@@ -25,13 +26,18 @@ __all__ = [
     "AEAD_KEY_BYTES",
     "AEAD_NONCE_BYTES",
     "AEAD_TAG_BYTES",
+    "ARGON2ID_SALT_BYTES",
     "HASH_BYTES",
     "PUBLIC_KEY_BYTES",
+    "SECRETBOX_KEY_BYTES",
+    "SECRETBOX_NONCE_BYTES",
+    "SECRETBOX_TAG_BYTES",
     "SECRET_KEY_BYTES",
     "SIGNATURE_BYTES",
     "RandomSource",
     "aead_decrypt",
     "aead_encrypt",
+    "argon2id",
     "blake2b",
     "constant_time_equal",
     "ed25519_check_public_key",
@@ -39,6 +45,8 @@ __all__ = [
     "ed25519_public_key_to_x25519",
     "ed25519_sign",
     "ed25519_verify",
+    "secretbox_decrypt",
+    "secretbox_encrypt",
     "x25519",
     "x25519_check_public_key",
     "x25519_public_key",
@@ -58,6 +66,10 @@ AEAD_KEY_BYTES = 32
 AEAD_NONCE_BYTES = 24
 AEAD_TAG_BYTES = 16
 PERSONALISATION_BYTES = 16
+ARGON2ID_SALT_BYTES = 16
+SECRETBOX_KEY_BYTES = 32
+SECRETBOX_NONCE_BYTES = 24
+SECRETBOX_TAG_BYTES = 16
 
 # Encodings of X25519 points of small order (libsodium's list): a shared secret
 # computed with any of them is predictable, so they are refused up front.
@@ -189,3 +201,41 @@ def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> byt
         return bytes(sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, aad, nonce, key))
     except nacl.exceptions.CryptoError as exc:
         raise DecryptionFailed("aead") from exc
+
+
+# --- Argon2id and XSalsa20-Poly1305 (keystores) -------------------------------------
+
+
+def argon2id(passphrase: bytes, salt: bytes, *, ops: int, mem_kib: int, size: int = 32) -> bytes:
+    """Argon2id version 1.3 (RFC 9106) with one lane, ``ops`` passes over ``mem_kib`` KiB.
+
+    This is libsodium's ``crypto_pwhash`` with ``ALG_ARGON2ID13``, ``opslimit = ops`` and
+    ``memlimit = mem_kib * 1024``.  Raises :class:`UsageError` for parameters libsodium
+    refuses or memory it cannot allocate.
+    """
+    _require_length("Argon2id salt", salt, ARGON2ID_SALT_BYTES)
+    try:
+        return bytes(
+            nacl.pwhash.argon2id.kdf(size, passphrase, salt, opslimit=ops, memlimit=mem_kib * 1024)
+        )
+    except (nacl.exceptions.CryptoError, MemoryError) as exc:
+        raise UsageError("Argon2id cannot run with these parameters") from exc
+
+
+def secretbox_encrypt(key: bytes, nonce: bytes, plaintext: bytes) -> bytes:
+    """XSalsa20-Poly1305 (NaCl ``crypto_secretbox``): the 16-byte tag, then the ciphertext."""
+    _require_length("secretbox key", key, SECRETBOX_KEY_BYTES)
+    _require_length("secretbox nonce", nonce, SECRETBOX_NONCE_BYTES)
+    return bytes(sodium.crypto_secretbox_easy(plaintext, nonce, key))
+
+
+def secretbox_decrypt(key: bytes, nonce: bytes, boxed: bytes) -> bytes:
+    """Authenticate and decrypt ``tag || ciphertext``; raise :class:`DecryptionFailed` if forged."""
+    _require_length("secretbox key", key, SECRETBOX_KEY_BYTES)
+    _require_length("secretbox nonce", nonce, SECRETBOX_NONCE_BYTES)
+    if len(boxed) < SECRETBOX_TAG_BYTES:
+        raise DecryptionFailed("secretbox-truncated")
+    try:
+        return bytes(sodium.crypto_secretbox_open_easy(boxed, nonce, key))
+    except nacl.exceptions.CryptoError as exc:
+        raise DecryptionFailed("secretbox") from exc
