@@ -15,16 +15,29 @@ from fixtures import NOW
 from ncb_relay import EnvelopeLimits, ReplayGuard, errors, open_envelope, seal, verify_routing
 from ncb_relay.errors import (
     BadSignature,
+    BelowThreshold,
     BindingMismatch,
+    BrokenChain,
     DecryptionFailed,
+    DirectoryExpired,
+    DisseminationForbidden,
+    Fork,
     FreshnessError,
     FutureDated,
+    InvalidBody,
     InvalidPeerKey,
+    InvalidTransition,
+    KeystoreCorrupt,
+    KeystoreError,
+    KeystoreExists,
+    KeystoreLocked,
+    KeystoreUnsupported,
     LimitExceeded,
     MalformedInput,
     NcbRelayError,
     ProtocolError,
     Replay,
+    Rollback,
     StaleMessage,
     UnknownKey,
     UnsupportedSuite,
@@ -65,8 +78,38 @@ WIRE_CODES: dict[type[NcbRelayError], str] = {
     FutureDated: "future-dated",
 }
 
+# local keystore faults (spec/keystore.md): never on the wire
+KEYSTORE_CODES: dict[type[NcbRelayError], str] = {
+    KeystoreError: "keystore",
+    KeystoreCorrupt: "keystore-corrupt",
+    KeystoreUnsupported: "keystore-unsupported",
+    KeystoreLocked: "keystore-locked",
+    KeystoreExists: "keystore-exists",
+}
+
+# refusals of a signed directory or trust anchor (spec/directory.md); not envelope codes
+DIRECTORY_CODES: dict[type[NcbRelayError], str] = {
+    BelowThreshold: "below-threshold",
+    Rollback: "rollback",
+    Fork: "fork",
+    BrokenChain: "broken-chain",
+    DirectoryExpired: "directory-expired",
+}
+
+# refusals of a message body or of what it asks for (spec/messages.md)
+MESSAGE_CODES: dict[type[NcbRelayError], str] = {
+    InvalidBody: "invalid-body",
+    InvalidTransition: "invalid-transition",
+    DisseminationForbidden: "dissemination-forbidden",
+}
+
 PARENTS: dict[type[NcbRelayError], type[NcbRelayError]] = {
+    **dict.fromkeys(MESSAGE_CODES, ProtocolError),
+    **{cls: ProtocolError for cls in DIRECTORY_CODES if cls is not DirectoryExpired},
+    DirectoryExpired: FreshnessError,
     UsageError: NcbRelayError,
+    KeystoreError: NcbRelayError,
+    **{cls: KeystoreError for cls in KEYSTORE_CODES if cls is not KeystoreError},
     ProtocolError: NcbRelayError,
     FreshnessError: ProtocolError,
     StaleMessage: FreshnessError,
@@ -112,12 +155,23 @@ def test_wire_codes_are_the_catalogue_codes() -> None:
         assert instance.code == code
         assert instance.wire_code == code
     assert UsageError.code == "usage"
+    for cls, code in DIRECTORY_CODES.items():
+        assert cls.code == code == cls("x").wire_code
+    for cls, code in MESSAGE_CODES.items():
+        assert cls.code == code == cls("x").wire_code
+    for cls, code in KEYSTORE_CODES.items():
+        assert cls.code == code
+        assert not issubclass(cls, (ProtocolError, UsageError))
 
 
 @pytest.mark.req("ERR-1")
 def test_every_class_has_its_own_code() -> None:
     codes = [cls.code for cls in ALL_CLASSES]
-    assert len(set(codes)) == len(codes) == 16
+    assert (
+        len(set(codes))
+        == len(codes)
+        == (16 + len(KEYSTORE_CODES) + len(DIRECTORY_CODES) + len(MESSAGE_CODES))
+    )
     assert all(code == code.lower() and " " not in code for code in codes)
     assert set(WIRE_CODES.values()) | {"usage"} <= set(codes)
 

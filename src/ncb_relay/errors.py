@@ -8,6 +8,11 @@ the boundary with ``raise X(...) from exc`` and never escape on their own.
 
     NcbRelayError                       (abstract base, code "internal")
     ├── UsageError                      local misuse of the API: bad arguments    "usage"
+    ├── KeystoreError                   a local keystore file cannot be used       "keystore"
+    │   ├── KeystoreCorrupt             not a keystore file, truncated, too large  "keystore-corrupt"
+    │   ├── KeystoreUnsupported         unknown version, KDF cost out of bounds    "keystore-unsupported"
+    │   ├── KeystoreLocked              wrong passphrase or altered file (alike)   "keystore-locked"
+    │   └── KeystoreExists              refused to overwrite an existing file      "keystore-exists"
     └── ProtocolError                   untrusted input was rejected
         ├── MalformedInput              not the canonical encoding / wrong shape   "malformed"
         ├── LimitExceeded               a size or count limit was hit              "limit-exceeded"
@@ -19,13 +24,30 @@ the boundary with ``raise X(...) from exc`` and never escape on their own.
         ├── BadSignature                the outer (routing) signature is invalid   "bad-signature"
         ├── DecryptionFailed            any failure once decryption has begun      "decryption-failed"
         ├── Replay                      message id or sequence already seen        "replay"
+        ├── BelowThreshold              too few root signatures (spec/directory)   "below-threshold"
+        ├── Rollback                    a directory or anchor older than one seen  "rollback"
+        ├── Fork                        same serial as one seen, different bytes   "fork"
+        ├── BrokenChain                 does not extend the version held before    "broken-chain"
+        ├── InvalidBody                 a message body does not match its schema   "invalid-body"
+        ├── InvalidTransition           a message not allowed in a request's state "invalid-transition"
+        ├── DisseminationForbidden      handling code forbids passing it on (H2)   "dissemination-forbidden"
         └── FreshnessError              outside the validity window
             ├── StaleMessage            expired                                    "stale"
-            └── FutureDated             created too far in the future              "future-dated"
+            ├── FutureDated             created too far in the future              "future-dated"
+            └── DirectoryExpired        a directory past its expiry and grace      "directory-expired"
 
 Each class carries a stable ``code`` that appears on the wire (for example in a
 relay's ``application/problem+json`` body).  Local faults (``UsageError``) are
-kept apart from faults of a remote peer (``ProtocolError``).
+kept apart from faults of a remote peer (``ProtocolError``).  Keystore errors
+(spec/keystore.md) concern a principal's own files and never go on the wire;
+``KeystoreLocked`` deliberately does not say whether the passphrase or the file
+was at fault.
+The directory errors (spec/directory.md) refuse a signed directory or trust
+anchor; envelope key look-ups in a directory only ever raise ``UnknownKey`` or
+``BindingMismatch`` (ERR-1).
+The message-layer errors (spec/messages.md) refuse a decrypted body:
+``InvalidBody`` names the field at fault in ``field`` and the kind of fault in
+``reason``, never the value.
 
 Everything that can go wrong after a recipient starts to decrypt (no entry for
 it, a wrong key commitment, an AEAD failure, a bad inner signature) raises
@@ -40,16 +62,29 @@ from typing import ClassVar
 
 __all__ = [
     "BadSignature",
+    "BelowThreshold",
     "BindingMismatch",
+    "BrokenChain",
     "DecryptionFailed",
+    "DirectoryExpired",
+    "DisseminationForbidden",
+    "Fork",
     "FreshnessError",
     "FutureDated",
+    "InvalidBody",
     "InvalidPeerKey",
+    "InvalidTransition",
+    "KeystoreCorrupt",
+    "KeystoreError",
+    "KeystoreExists",
+    "KeystoreLocked",
+    "KeystoreUnsupported",
     "LimitExceeded",
     "MalformedInput",
     "NcbRelayError",
     "ProtocolError",
     "Replay",
+    "Rollback",
     "StaleMessage",
     "UnknownKey",
     "UnsupportedSuite",
@@ -77,6 +112,36 @@ class UsageError(NcbRelayError, ValueError):
     """The caller passed arguments the API cannot accept (a local fault)."""
 
     code = "usage"
+
+
+class KeystoreError(NcbRelayError):
+    """A local keystore file cannot be read or written (KS-*); never shown to a peer."""
+
+    code = "keystore"
+
+
+class KeystoreCorrupt(KeystoreError):
+    """The file is not a well-formed keystore: wrong magic, truncated, too large, bad contents."""
+
+    code = "keystore-corrupt"
+
+
+class KeystoreUnsupported(KeystoreError):
+    """A format version this library does not read, or KDF costs outside the accepted bounds."""
+
+    code = "keystore-unsupported"
+
+
+class KeystoreLocked(KeystoreError):
+    """The keys cannot be unlocked: a wrong passphrase and an altered file look the same."""
+
+    code = "keystore-locked"
+
+
+class KeystoreExists(KeystoreError):
+    """The target file exists and overwriting it was not asked for."""
+
+    code = "keystore-exists"
 
 
 class ProtocolError(NcbRelayError):
@@ -131,6 +196,53 @@ class Replay(ProtocolError):
     code = "replay"
 
 
+class BelowThreshold(ProtocolError):
+    """Fewer distinct root keys than the trust anchor's threshold signed the document."""
+
+    code = "below-threshold"
+
+
+class Rollback(ProtocolError):
+    """A directory or anchor whose serial is lower than one already accepted."""
+
+    code = "rollback"
+
+
+class Fork(ProtocolError):
+    """A directory or anchor with the serial of one already accepted but different bytes."""
+
+    code = "fork"
+
+
+class BrokenChain(ProtocolError):
+    """A version that does not extend the one held before it (hash, gap or rewritten past)."""
+
+    code = "broken-chain"
+
+
+class InvalidBody(ProtocolError):
+    """A body that does not match its schema: ``field`` is its path, ``reason`` the fault kind."""
+
+    code = "invalid-body"
+
+    def __init__(self, message: str, *, field: str | None = None, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+class InvalidTransition(ProtocolError):
+    """A message that the request's state table does not allow (spec/messages.md, CONV)."""
+
+    code = "invalid-transition"
+
+
+class DisseminationForbidden(ProtocolError):
+    """Passing a message on that its handling code forbids, without the originator's permission."""
+
+    code = "dissemination-forbidden"
+
+
 class FreshnessError(ProtocolError):
     code = "freshness"
 
@@ -141,3 +253,9 @@ class StaleMessage(FreshnessError):
 
 class FutureDated(FreshnessError):
     code = "future-dated"
+
+
+class DirectoryExpired(FreshnessError):
+    """A directory used after its expiry time plus the verifier's grace period."""
+
+    code = "directory-expired"
