@@ -14,12 +14,12 @@ def test_demo_runs_every_check_and_reports_them(capsys: pytest.CaptureFixture[st
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "NCB Paris, not a recipient, cannot read it" in out
-    assert out.strip().endswith("demo: 7 checks passed")
+    assert out.strip().endswith("demo: 8 checks passed")
 
 
 def test_demo_quiet_prints_only_the_verdict(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--quiet"]) == 0
-    assert capsys.readouterr().out == "demo: 7 checks passed\n"
+    assert capsys.readouterr().out == "demo: 8 checks passed\n"
 
 
 def test_console_script_entry_point_is_installed() -> None:

@@ -12,13 +12,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import codec
-from .codec import Value
 from .directory import StaticDirectory
-from .envelope import SealedEnvelope, VerifiedEnvelope, open_envelope, seal, verify_routing
-from .errors import BindingMismatch, DecryptionFailed, NcbRelayError, Replay
+from .envelope import SealedEnvelope, VerifiedEnvelope, open_envelope, verify_routing
+from .errors import (
+    BindingMismatch,
+    DecryptionFailed,
+    DisseminationForbidden,
+    NcbRelayError,
+    Replay,
+)
 from .freshness import ReplayGuard
 from .identity import PrivateIdentity, fingerprint_text
+from .messages import (
+    AssistanceRequest,
+    AssistanceResponse,
+    Authority,
+    Handling,
+    Offence,
+    Subjects,
+    Urgency,
+    Website,
+    read_message,
+    seal_forward,
+    seal_message,
+)
 from .primitives import RandomSource
 
 __all__ = ["WalkthroughFailed", "run_core_walkthrough"]
@@ -28,26 +45,47 @@ RABAT = "MA.ncb-rabat"
 COORDINATOR = "XP.interpol-gs"
 PARIS = "FR.ncb-paris"
 
-REQUEST: dict[str, Value] = {
-    "kind": "assistance-request",
-    "case": "KR-MCST-SKYMANGA-01",
-    "on-behalf-of": "Ministry of Culture, Sports and Tourism, Republic of Korea",
-    "offence": "copyright piracy",
-    "summary": (
+H0 = Handling(code="H0", source_reliability="A", information_accuracy=1)
+H2 = Handling(
+    code="H2",
+    source_reliability="B",
+    information_accuracy=2,
+    conditions=("Not to be passed on without the consent of NCB Seoul.",),
+)
+
+REQUEST = AssistanceRequest(
+    handling=H2,
+    case_reference="KR-MCST-SKYMANGA-01",
+    originating_authority=Authority(
+        name="Ministry of Culture, Sports and Tourism, Copyright Protection Division",
+        country="KR",
+    ),
+    offences=(Offence(category="copyright-piracy"),),
+    summary=(
         "SkyManga distributes Korean webtoons without licence in Korean, Spanish and "
         "Japanese and profits from advertising and donations; the operator is believed "
         "to be in Morocco."
     ),
-    "actions": ["identify", "locate", "preserve-evidence", "take-down"],
-    "handling": "H2",
-}
+    subjects=Subjects(
+        websites=(
+            Website(
+                domain="skymanga.example",
+                description="Webtoons in Korean, Spanish and Japanese without licence.",
+            ),
+        ),
+    ),
+    requested_actions=("identify", "locate", "preserve-evidence", "take-down"),
+    legal_basis="Copyright Act of the Republic of Korea",
+    urgency=Urgency.standard(),
+    languages=("en", "ko"),
+)
 
-RESPONSE: dict[str, Value] = {
-    "kind": "assistance-response",
-    "case": "KR-MCST-SKYMANGA-01",
-    "outcome": "operator identified and detained; site taken down",
-    "handling": "H1",
-}
+RESPONSE = AssistanceResponse(
+    handling=H0,
+    outcome="completed",
+    findings="The operator, a Moroccan national, was identified and detained; the site is down.",
+    actions_taken=("identify", "locate", "take-down", "arrest"),
+)
 
 
 class WalkthroughFailed(NcbRelayError):
@@ -83,11 +121,18 @@ def run_core_walkthrough(*, now: int, rng: RandomSource, say: Callable[[str], ob
     seoul, rabat, coordinator, paris = (people[p] for p in (SEOUL, RABAT, COORDINATOR, PARIS))
 
     say("\nNCB Seoul seals a request for assistance to NCB Rabat, copy to the coordinator:")
-    body = codec.encode(REQUEST)
-    request: SealedEnvelope = seal(
-        body, sender=seoul, recipients=[rabat.public, coordinator.public], now=now, seq=1, rng=rng
+    request: SealedEnvelope = seal_message(
+        REQUEST,
+        sender=seoul,
+        recipients=[rabat.public, coordinator.public],
+        now=now,
+        seq=1,
+        rng=rng,
     )
-    say(f"  {len(body)} byte body -> {len(request.data)} byte envelope")
+    say(
+        f"  case {REQUEST.case_reference}, handling {REQUEST.handling.code}: "
+        f"{len(request.data)} byte envelope"
+    )
 
     routed = verify_routing(request.data, directory=directory, now=now + 1)
     say(
@@ -106,9 +151,12 @@ def run_core_walkthrough(*, now: int, rng: RandomSource, say: Callable[[str], ob
             now=now + 5,
             replay=guards[reader.principal],
         )
-    if not opened[RABAT].body == opened[COORDINATOR].body == body:
+    if opened[RABAT].body != opened[COORDINATOR].body:
         raise WalkthroughFailed("recipients read different bodies")
-    ok("NCB Rabat and the coordinator both opened it and read the same request")
+    received = read_message(opened[RABAT], coordinator=COORDINATOR).body
+    if received != REQUEST:
+        raise WalkthroughFailed("the typed request did not survive the round trip")
+    ok("NCB Rabat and the coordinator both opened it and read the same typed request")
 
     _expect_refusal(
         lambda: open_envelope(
@@ -139,9 +187,24 @@ def run_core_walkthrough(*, now: int, rng: RandomSource, say: Callable[[str], ob
     )
     ok("a replayed copy is refused")
 
+    _expect_refusal(
+        lambda: seal_forward(
+            opened[COORDINATOR],
+            sender=coordinator,
+            recipients=[paris.public],
+            now=now + 60,
+            seq=1,
+            rng=rng,
+            coordinator=COORDINATOR,
+        ),
+        DisseminationForbidden,
+        "passing on an H2 request without the originator's permission",
+    )
+    ok("the coordinator cannot pass the H2 request on to NCB Paris without Seoul's consent")
+
     say("\nNCB Rabat answers, bound to the exact request:")
-    answer = seal(
-        codec.encode(RESPONSE),
+    answer = seal_message(
+        RESPONSE,
         sender=rabat,
         recipients=[seoul.public, coordinator.public],
         now=now + 3600,
@@ -153,10 +216,14 @@ def run_core_walkthrough(*, now: int, rng: RandomSource, say: Callable[[str], ob
         answer.data, recipient=seoul, directory=directory, now=now + 3601, replay=guards[SEOUL]
     )
     reply.require_reply_to(request)
+    findings = read_message(reply, coordinator=COORDINATOR).body
+    if not isinstance(findings, AssistanceResponse):
+        raise WalkthroughFailed("the answer is not an assistance response")
+    say(f"  outcome {findings.outcome}: {findings.findings}")
     ok("NCB Seoul opened the response and checked it answers its request")
 
-    other = seal(
-        codec.encode(REQUEST), sender=seoul, recipients=[rabat.public], now=now + 60, seq=2, rng=rng
+    other = seal_message(
+        REQUEST, sender=seoul, recipients=[rabat.public], now=now + 60, seq=2, rng=rng
     )
     _expect_refusal(
         lambda: reply.require_reply_to(other),
