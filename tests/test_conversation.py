@@ -1,6 +1,6 @@
 """A request's life: the state table, binding, withdrawal, deadlines, duplicates, order.
 
-Covers CONV-1 to CONV-6.  Replies travel in real envelopes (:class:`Post`).
+Covers CONV-1 to CONV-8.  Replies travel in real envelopes (:class:`Post`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from message_samples import (
     Post,
     acknowledgement,
     diffusion,
+    error_report,
     request,
     response,
     status,
@@ -33,6 +34,7 @@ from ncb_relay import (
     Replay,
     SealedEnvelope,
     UsageError,
+    codec,
     encode_body,
     seal,
 )
@@ -164,17 +166,18 @@ def test_a_refused_move_changes_nothing() -> None:
     assert len(exchange.view.steps) == 1
 
 
-@pytest.mark.req("CONV-1")
+@pytest.mark.req("CONV-1", "CONV-7", "CONV-8")
 def test_only_conversation_bodies_are_events() -> None:
     assert event_for(acknowledgement()) is E.ACCEPT
     assert event_for(DECLINE) is E.DECLINE
     assert event_for(status()) is E.PROGRESS
     assert event_for(response()) is E.ANSWER
     assert event_for(withdrawal()) is E.WITHDRAW
-    with pytest.raises(UsageError, match=r"ncbr\.diffusion"):
+    assert event_for(error_report()) is E.REPORT
+    with pytest.raises(BindingMismatch, match=r"ncbr\.diffusion"):  # peer input: a protocol error
         event_for(diffusion([PARIS]))
     exchange = Exchange()
-    with pytest.raises(UsageError):
+    with pytest.raises(BindingMismatch):
         exchange.view.receive(exchange.reply(request(handling=H0)))  # not a reply body
 
 
@@ -493,7 +496,7 @@ def test_a_held_reply_that_fails_its_checks_is_reported_not_applied() -> None:
     assert state_of(view) is S.SENT
 
 
-@pytest.mark.req("CONV-6", "CONV-5")
+@pytest.mark.req("CONV-6", "CONV-5", "CONV-8")
 def test_the_book_routes_by_request_and_forward() -> None:
     post, sealed, book, view = _forwarded_exchange()
     assert sealed.message_hash in book
@@ -509,8 +512,10 @@ def test_the_book_routes_by_request_and_forward() -> None:
     assert (delivery.disposition, delivery.conversation) == (Disposition.APPLIED, view)
     assert book.receive(message).disposition is Disposition.DUPLICATE
     no_reply = post.send(request(handling=H0), GS, [SEOUL], now=NOW + 2)
-    with pytest.raises(UsageError):
+    with pytest.raises(BindingMismatch):  # peer input, so a protocol error (CONV-8)
         book.receive(post.deliver(no_reply, SEOUL, now=NOW + 2))
+    with pytest.raises(UsageError):
+        book.receive(message.envelope)  # type: ignore[arg-type]
 
 
 @pytest.mark.req("CONV-6")
@@ -526,3 +531,229 @@ def test_replies_held_before_the_request_is_followed_are_applied_when_it_is() ->
     view, applied = book.start(post.open(sealed, GS, now=NOW + 2), ask)
     assert [d.disposition for d in applied] == [Disposition.APPLIED]
     assert state_of(view) is S.ACKNOWLEDGED
+
+
+# --- CONV-5, CONV-6: held messages ---------------------------------------------------------
+
+
+def _same_id_twice(
+    post: Post, reply_to: bytes, *, other_reply_to: bytes | None = None
+) -> tuple[SealedEnvelope, SealedEnvelope]:
+    """Two of Rabat's status updates with one content key (so one message id), two hashes."""
+    draws = iter([b"K" * 32, b"e" * 32, b"K" * 32, b"f" * 32])
+
+    def reseal(seq: int, answers: bytes) -> SealedEnvelope:
+        return seal(
+            encode_body(status()),
+            sender=post.ids[RABAT],
+            recipients=post.public(SEOUL, GS),
+            now=NOW + HOUR,
+            seq=200 + seq,
+            rng=lambda n: next(draws),
+            reply_to=answers,
+        )
+
+    one = reseal(1, reply_to)
+    two = reseal(2, reply_to if other_reply_to is None else other_reply_to)
+    assert one.message_id == two.message_id
+    assert one.message_hash != two.message_hash
+    return one, two
+
+
+@pytest.mark.req("CONV-5", "CONV-6")
+@pytest.mark.parametrize("same_handle", [True, False])
+def test_a_held_message_id_reused_for_another_message_is_a_replay(same_handle: bool) -> None:
+    post, _, book, _ = _forwarded_exchange()
+    unknown = b"\x07" * 32
+    one, two = _same_id_twice(post, unknown, other_reply_to=None if same_handle else b"\x08" * 32)
+    held = book.receive(post.deliver(one, SEOUL, now=NOW + HOUR))
+    assert held.disposition is Disposition.PARKED
+    assert book.receive(held.message).disposition is Disposition.DUPLICATE  # the same message
+    with pytest.raises(Replay):  # a fresh replay guard, as after a restart that lost it
+        book.receive(Post().deliver(two, SEOUL, now=NOW + HOUR))
+    assert book.parked == (held.message,)
+
+
+# --- CONV-7: error reports ----------------------------------------------------------------
+
+
+@pytest.mark.req("CONV-7", "CONV-1")
+def test_an_error_report_about_the_request_is_kept_and_moves_nothing() -> None:
+    exchange = Exchange()
+    report = exchange.reply(error_report())
+    step = exchange.view.receive(report)
+    assert step is not None
+    assert (step.event, step.before, step.after) == (E.REPORT, S.SENT, S.SENT)
+    assert not step.changed
+    assert step.sender == RABAT
+    assert step.body == error_report()
+    assert exchange.view.receive(report) is None  # a duplicate (CONV-5)
+    exchange.view.receive(exchange.reply(response()))
+    late = exchange.view.receive(exchange.reply(error_report()))
+    assert late is not None
+    assert (late.event, late.after) == (E.REPORT, S.ANSWERED)
+    assert [s.event for s in exchange.view.steps] == [E.REPORT, E.ANSWER, E.REPORT]
+    for state in S:
+        assert next_state(state, E.REPORT) is state
+
+
+@pytest.mark.req("CONV-7", "CONV-2")
+@pytest.mark.parametrize(
+    ("sender", "to", "why"),
+    [
+        (PARIS, (SEOUL, GS), "not a recipient"),
+        (RABAT, (GS,), "not addressed to the requester"),
+        (SEOUL, (RABAT, GS), "the requester about its own request"),
+    ],
+)
+def test_an_error_report_that_fails_bind_2_is_refused(
+    sender: str, to: tuple[str, ...], why: str
+) -> None:
+    exchange = Exchange()
+    with pytest.raises(BindingMismatch):
+        exchange.view.receive(exchange.reply(error_report(), sender, to))
+    assert exchange.view.steps == ()
+    book = Conversations()
+    book.start(exchange.at_gs.envelope, exchange.body)
+    with pytest.raises(BindingMismatch):  # refused at once, never held
+        book.receive(exchange.reply(error_report(), sender, to))
+    assert book.parked_count == 0
+
+
+@pytest.mark.req("CONV-7", "CONV-2")
+def test_the_requester_may_report_an_error_about_a_forward_but_not_answer_it() -> None:
+    post = Post()
+    ask = request(handling=H0)
+    sealed = post.send(ask, SEOUL, [GS])
+    at_gs = post.deliver(sealed, GS)
+    view = Conversation(at_gs.envelope, ask)
+    forward = seal_forward(
+        at_gs.envelope,
+        sender=post.ids[GS],
+        recipients=post.public(RABAT, SEOUL),
+        now=NOW + 1,
+        seq=post.next_seq(GS),
+        rng=post.rng,
+        coordinator=GS,
+    )
+    w = view.add_forward(forward)
+    report = post.send(error_report(), SEOUL, [GS], now=NOW + 2, reply_to=w)
+    step = view.receive(post.deliver(report, GS, now=NOW + 2))
+    assert step is not None
+    assert (step.event, step.sender, step.after) == (E.REPORT, SEOUL, S.SENT)
+    answer = post.send(response(), SEOUL, [GS], now=NOW + 3, reply_to=w)
+    with pytest.raises(BindingMismatch, match="own request"):
+        view.receive(post.deliver(answer, GS, now=NOW + 3))
+
+
+# --- CONV-8: messages that are not part of a request's conversation -------------------------
+
+
+def _opaque_reply(post: Post, reply_to: bytes) -> SealedEnvelope:
+    body = codec.encode({"content": {"note": "seen"}, "schema": "kr.knpa.cyber-note", "version": 1})
+    return seal(
+        body,
+        sender=post.ids[RABAT],
+        recipients=post.public(SEOUL, GS),
+        now=NOW + HOUR,
+        seq=post.next_seq(RABAT),
+        rng=post.rng,
+        reply_to=reply_to,
+    )
+
+
+@pytest.mark.req("CONV-8")
+@pytest.mark.parametrize("followed", [True, False])
+def test_a_message_outside_a_conversation_is_refused_never_held(followed: bool) -> None:
+    exchange = Exchange()
+    book = Conversations()
+    if followed:
+        book.start(exchange.at_gs.envelope, exchange.body)
+    post, hash_ = exchange.post, exchange.request.message_hash
+    strays = [
+        exchange.reply(diffusion([PARIS]), PARIS),
+        exchange.reply(request(handling=H0, case_reference="KR-3")),
+        post.deliver(_opaque_reply(post, hash_), GS, now=NOW + HOUR),
+        post.deliver(
+            post.send(error_report(), RABAT, [SEOUL, GS], now=NOW + HOUR), GS, now=NOW + HOUR
+        ),  # no reply_to: about nothing it can be bound to
+    ]
+    for stray in strays:
+        with pytest.raises(BindingMismatch) as caught:
+            book.receive(stray)
+        assert caught.value.code == "binding-mismatch"
+        with pytest.raises(BindingMismatch):
+            exchange.view.receive(stray)
+    assert book.parked_count == 0
+    assert exchange.view.steps == ()
+
+
+@pytest.mark.req("CONV-6", "CONV-7", "CONV-2")
+def test_a_held_message_that_fails_never_loses_the_others() -> None:
+    """The review's reproduction: an error report by a bureau the request did not reach."""
+    post = Post()
+    ask = request(handling=H0)
+    sealed = post.send(ask, SEOUL, [RABAT, GS])
+    at_gs = post.deliver(sealed, GS)
+    book = Conversations()
+    h = sealed.message_hash
+    early = [
+        post.send(status(), RABAT, [SEOUL, GS], now=NOW + 60, reply_to=h),
+        post.send(error_report(), PARIS, [SEOUL, GS], now=NOW + 30, reply_to=h),
+        post.send(error_report(), RABAT, [SEOUL, GS], now=NOW + 90, reply_to=h),
+        post.send(response(), PARIS, [SEOUL, GS], now=NOW + 95, reply_to=h),
+        post.send(response(), RABAT, [SEOUL, GS], now=NOW + 120, reply_to=h),
+    ]
+    messages = [post.deliver(e, GS, now=e.header.created) for e in early]
+    assert [book.receive(m).disposition for m in messages] == [Disposition.PARKED] * 5
+    view, deliveries = book.start(at_gs.envelope, ask)
+    assert [d.message for d in deliveries] == messages  # in the order of arrival
+    assert [d.disposition for d in deliveries] == [
+        Disposition.APPLIED,
+        Disposition.REFUSED,
+        Disposition.APPLIED,
+        Disposition.REFUSED,
+        Disposition.APPLIED,
+    ]
+    assert all(isinstance(d.error, BindingMismatch) for d in deliveries[1::2][:2])
+    assert [d.step.event for d in deliveries if d.step] == [E.PROGRESS, E.REPORT, E.ANSWER]
+    assert state_of(view) is S.ANSWERED
+    assert book.parked_count == 0  # refused ones are not held for ever
+    assert book.receive(messages[2]).disposition is Disposition.DUPLICATE
+    with pytest.raises(BindingMismatch):  # and refused again, not held, once the hash is known
+        book.receive(messages[1])
+    assert book.parked_count == 0
+
+
+@pytest.mark.req("CONV-6")
+def test_each_held_message_is_removed_only_once_it_was_handled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    post = Post()
+    ask = request(handling=H0)
+    sealed = post.send(ask, SEOUL, [RABAT, GS])
+    book = Conversations()
+    h = sealed.message_hash
+    bodies = [acknowledgement(), status(), response()]
+    held = [
+        post.deliver(post.send(b, RABAT, [SEOUL, GS], now=NOW + i, reply_to=h), GS, now=NOW + i)
+        for i, b in enumerate(bodies, 1)
+    ]
+    for message in held:
+        book.receive(message)
+    real = Conversation.receive
+
+    def flaky(self: Conversation, message: Message) -> object:
+        if message is held[0]:
+            raise UsageError("a library error from a held message")  # any NcbRelayError
+        if message is held[1]:
+            raise RuntimeError("a bug")
+        return real(self, message)
+
+    monkeypatch.setattr(Conversation, "receive", flaky)
+    with pytest.raises(RuntimeError):
+        book.start(post.open(sealed, GS, now=NOW + 5), ask)
+    assert book.parked == (held[1], held[2])  # the first was handled (refused); none was lost
+    monkeypatch.setattr(Conversation, "receive", real)
+    assert [book.receive(m).disposition for m in book.parked] == [Disposition.APPLIED] * 2
+    assert book.get(h).state is S.ANSWERED

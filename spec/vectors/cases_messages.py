@@ -82,6 +82,10 @@ NOTES: JSON = {
     "OutOfOrder": "Replies arriving in another order than they were sent (CONV-1).",
     "InvalidTransition": "A reply the state table does not allow (CONV-1).",
     "Withdrawal": "The requester's withdrawal (CONV-3).",
+    "ErrorReport": "An error report about the request: bound like a reply, it never moves the "
+    "state (CONV-7).",
+    "NotAConversationBody": "A body that is neither a reply nor an error report, sent with "
+    "reply_to naming the request: refused, never held (CONV-8).",
     "Provenance": "A forward whose original author and forwarder both verify (FWD-1).",
     "H2WithoutPermission": "An H2 original forwarded without the originator's permission (FWD-4).",
     "PermissionNotCovering": "A permission that does not name a new recipient (FWD-4).",

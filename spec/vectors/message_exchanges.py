@@ -16,6 +16,7 @@ from skymanga_bodies import (
     H0,
     acknowledgement,
     diffusion,
+    error_report,
     permission,
     request,
     response,
@@ -229,6 +230,10 @@ def binding_cases() -> list[JSON]:
     not_to_seoul = reply(response(), RABAT, [GS], 3, label="response A not to Seoul")
     withdraw = reply(withdrawal(), SEOUL, [RABAT, GS], 2, label="withdrawal A")
     withdraw_by_rabat = reply(withdrawal(), RABAT, back, 2, label="withdrawal A by Rabat")
+    report = reply(error_report(), RABAT, back, 2, label="error report A")
+    report_late = reply(error_report(), RABAT, back, 4, label="error report A, late")
+    report_from_paris = reply(error_report(), PARIS, back, 2, label="error report A from Paris")
+    diffusion_reply = reply(diffusion([PARIS.id]), RABAT, back, 2, label="diffusion naming A")
     return [
         binding_case(
             "acknowledgement, status update, response, in order",
@@ -277,6 +282,29 @@ def binding_cases() -> list[JSON]:
             "Withdrawal | CONV-3",
             a,
             [(withdraw_by_rabat, "binding-mismatch")],
+        ),
+        binding_case(
+            "a recipient's error reports about the request are kept and move nothing",
+            "ErrorReport | CONV-7,CONV-1",
+            a,
+            [
+                (ack, "acknowledged"),
+                (report, "acknowledged"),
+                (ans, "answered"),
+                (report_late, "answered"),
+            ],
+        ),
+        binding_case(
+            "an error report from a bureau the request did not reach",
+            "ErrorReport,NotARecipient | CONV-7,CONV-2",
+            a,
+            [(report_from_paris, "binding-mismatch"), (ack, "acknowledged")],
+        ),
+        binding_case(
+            "a diffusion whose reply_to names the request is not part of its conversation",
+            "NotAConversationBody | CONV-8",
+            a,
+            [(diffusion_reply, "binding-mismatch"), (ack, "acknowledged")],
         ),
     ]
 

@@ -9,7 +9,12 @@ the request by BIND-2 against one of the handles
 (:meth:`~ncb_relay.envelope.VerifiedEnvelope.require_reply_to`): its
 ``reply_to`` is that handle's message hash, its sender was a recipient of it,
 and it is addressed back to the handle's sender.  A withdrawal must come from
-the requester and name the request itself.
+the requester and name the request itself.  An error report (``ncbr.error-report``)
+about the request or a forward of it is bound the same way and kept as a
+``REPORT`` step that never moves the state: one recipient's failure to use a
+message is information, not a decision (a responder that will not act
+declines).  Every other body is not part of a request's conversation and is
+refused with :class:`~ncb_relay.errors.BindingMismatch`, as peer input.
 
 Every accepted message moves the request's state by the one table in
 :mod:`ncb_relay.messages.request_states` and is kept as a :class:`Step`.  A
@@ -35,6 +40,7 @@ from .assistance import (
     Withdrawal,
 )
 from .body import Body, OpaqueBody
+from .error_report import ErrorReport
 from .forwarding import ForwardedMessage, SealedForward
 from .message import Message
 from .request_states import OPEN_STATES, RequestEvent, RequestState, next_state
@@ -64,7 +70,12 @@ class Step:
 
 
 def event_for(body: Body | OpaqueBody) -> RequestEvent:
-    """The event a reply body is; raise :class:`UsageError` for any other body."""
+    """The event a body is; raise :class:`BindingMismatch` for a body outside a conversation.
+
+    The replies of MSG-6 and error reports are events (CONV-1, CONV-7); any other
+    body (a request, a diffusion, an opaque body, ...) is not part of a request's
+    conversation (CONV-8).  The body comes from a peer, so that is a protocol error.
+    """
     if isinstance(body, Acknowledgement):
         return RequestEvent.ACCEPT if body.decision == "accepted" else RequestEvent.DECLINE
     if isinstance(body, StatusUpdate):
@@ -73,8 +84,10 @@ def event_for(body: Body | OpaqueBody) -> RequestEvent:
         return RequestEvent.ANSWER
     if isinstance(body, Withdrawal):
         return RequestEvent.WITHDRAW
+    if isinstance(body, ErrorReport):
+        return RequestEvent.REPORT
     schema = body.schema_id
-    raise UsageError(f"a {schema} body is not part of a request's conversation")
+    raise BindingMismatch(f"a {schema} body is not part of a request's conversation")
 
 
 class Conversation:
@@ -123,12 +136,14 @@ class Conversation:
         return envelope.message_hash
 
     def receive(self, message: Message) -> Step | None:
-        """Apply a reply (or a withdrawal); return its step, or ``None`` for a duplicate.
+        """Apply a reply, a withdrawal or an error report; return its step, ``None`` if a duplicate.
 
-        Raises :class:`BindingMismatch` for a message not bound to this request,
+        Raises :class:`BindingMismatch` for a message not bound to this request
+        or whose body is not part of a conversation (CONV-8),
         :class:`~ncb_relay.errors.Replay` for a reused message id and
         :class:`~ncb_relay.errors.InvalidTransition` for a move the table
-        forbids; in each case nothing changes.
+        forbids; in each case nothing changes.  Peer input never raises
+        :class:`UsageError`; passing something that is not a :class:`Message` does.
         """
         if not isinstance(message, Message):
             raise UsageError("receive expects a Message (from read_message)")
@@ -138,7 +153,7 @@ class Conversation:
         if event is RequestEvent.WITHDRAW:
             self._check_withdrawal(message.envelope)
         else:
-            self._bind(message.envelope)
+            self._bind(message.envelope, answer=event is not RequestEvent.REPORT)
         assert isinstance(message.body, Body)
         return self._apply(event, message.created, message.envelope, message.body)
 
@@ -173,12 +188,14 @@ class Conversation:
             raise Replay(f"message id {message_id.hex()} was used for another message")
         return True
 
-    def _bind(self, envelope: VerifiedEnvelope) -> None:
+    def _bind(self, envelope: VerifiedEnvelope, *, answer: bool) -> None:
         handle = self._handles.get(envelope.reply_to) if envelope.reply_to is not None else None
         if handle is None:
             raise BindingMismatch("the message does not answer this request or a forward of it")
         envelope.require_reply_to(handle)
-        if envelope.sender == self.requester:
+        # The requester may report an error about a forward of its request (it moves
+        # nothing), but never answer its own request (CONV-2, CONV-7).
+        if answer and envelope.sender == self.requester:
             raise BindingMismatch("the requester cannot answer its own request")
 
     def _check_withdrawal(self, envelope: RequestEnvelope) -> None:

@@ -10,6 +10,16 @@ the forward is added, every reply parked under its hash is applied, in the
 order it arrived.  The parking space is bounded: when it is full a new reply
 is refused with :class:`~ncb_relay.errors.LimitExceeded` rather than
 forgetting one already held.
+
+Only what can be part of a request's conversation is held: the replies of
+MSG-6 and error reports (CONV-7).  Any other body, or a message without
+``reply_to``, is refused at once with :class:`~ncb_relay.errors.BindingMismatch`
+(CONV-8), so a peer cannot park a message that could never be applied.  A held
+message whose message id is already held for another message is a replay
+(CONV-5).  When a hash becomes known, each held message is handled on its own:
+one that fails its checks is delivered as ``REFUSED`` with its error and the
+others are still applied, and each leaves the parking space only once it has
+been handled, so none is lost.
 """
 
 from __future__ import annotations
@@ -17,9 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..errors import LimitExceeded, ProtocolError, UsageError
+from .. import primitives
+from ..errors import BindingMismatch, LimitExceeded, NcbRelayError, Replay, UsageError
 from .assistance import AssistanceRequest
-from .conversation import Conversation, RequestEnvelope, Step
+from .conversation import Conversation, RequestEnvelope, Step, event_for
 from .forwarding import ForwardedMessage, SealedForward
 from .message import Message
 
@@ -30,18 +41,18 @@ class Disposition(StrEnum):
     APPLIED = "applied"  # bound and applied (the step may keep the state: a late arrival)
     DUPLICATE = "duplicate"  # seen before; nothing changed
     PARKED = "parked"  # names a hash not known yet; held until it is
-    REFUSED = "refused"  # a parked reply that failed its checks once its request was known
+    REFUSED = "refused"  # a parked message that failed its checks once its request was known
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """What became of one reply."""
+    """What became of one reply (or error report); ``error`` is why a held one was refused."""
 
     disposition: Disposition
     message: Message
     conversation: Conversation | None = None
     step: Step | None = None
-    error: ProtocolError | None = None
+    error: NcbRelayError | None = None
 
 
 class Conversations:
@@ -84,23 +95,29 @@ class Conversations:
         return self._register(handle, conversation)
 
     def receive(self, message: Message) -> Delivery:
-        """Route a reply to its conversation, or park it until its ``reply_to`` is known."""
-        if not isinstance(message, Message) or message.reply_to is None:
-            raise UsageError("receive expects a reply: a Message with reply_to")
+        """Route a reply to its conversation, or park it until its ``reply_to`` is known.
+
+        A body that is not part of a request's conversation, or a message without
+        ``reply_to``, is refused with :class:`BindingMismatch` and never held
+        (CONV-8); a held message id reused for another message is a
+        :class:`Replay` (CONV-5).
+        """
+        if not isinstance(message, Message):
+            raise UsageError("receive expects a Message (from read_message)")
+        event_for(message.body)  # refuses, before anything is held, what no request can take
+        if message.reply_to is None:
+            raise BindingMismatch("the message names no request: it has no reply_to")
         conversation = self._by_handle.get(message.reply_to)
         if conversation is not None:
             step = conversation.receive(message)
             if step is None:
                 return Delivery(Disposition.DUPLICATE, message, conversation)
             return Delivery(Disposition.APPLIED, message, conversation, step)
-        waiting = self._parked.setdefault(message.reply_to, [])
-        if any(held.message_id == message.message_id for held in waiting):
+        if self._is_held(message):
             return Delivery(Disposition.DUPLICATE, message)
         if self.parked_count >= self.max_parked:
-            if not waiting:
-                del self._parked[message.reply_to]
             raise LimitExceeded(f"{self.max_parked} replies are already parked")
-        waiting.append(message)
+        self._parked.setdefault(message.reply_to, []).append(message)
         return Delivery(Disposition.PARKED, message)
 
     @property
@@ -112,15 +129,34 @@ class Conversations:
         """The replies waiting for a request or forward not known yet, oldest first per hash."""
         return tuple(message for waiting in self._parked.values() for message in waiting)
 
+    def _is_held(self, message: Message) -> bool:
+        """Whether this very message is held; :class:`Replay` if its id is held for another one."""
+        for waiting in self._parked.values():
+            for held in waiting:
+                if held.message_id != message.message_id:
+                    continue
+                if not primitives.constant_time_equal(held.message_hash, message.message_hash):
+                    raise Replay(f"message id {message.message_id.hex()} is held for another")
+                return True
+        return False
+
     def _register(self, handle: bytes, conversation: Conversation) -> tuple[Delivery, ...]:
         self._by_handle[handle] = conversation
+        waiting = self._parked.get(handle, [])
         deliveries = []
-        for message in self._parked.pop(handle, []):
-            try:
-                step = conversation.receive(message)
-            except ProtocolError as exc:
-                deliveries.append(Delivery(Disposition.REFUSED, message, conversation, error=exc))
-                continue
-            disposition = Disposition.DUPLICATE if step is None else Disposition.APPLIED
-            deliveries.append(Delivery(disposition, message, conversation, step))
+        try:
+            while waiting:
+                message = waiting[0]
+                try:
+                    step = conversation.receive(message)
+                except NcbRelayError as exc:  # this message only; the others are still applied
+                    delivery = Delivery(Disposition.REFUSED, message, conversation, error=exc)
+                else:
+                    disposition = Disposition.DUPLICATE if step is None else Disposition.APPLIED
+                    delivery = Delivery(disposition, message, conversation, step)
+                del waiting[0]  # handled: only now does it leave the parking space
+                deliveries.append(delivery)
+        finally:
+            if not waiting:
+                self._parked.pop(handle, None)
         return tuple(deliveries)

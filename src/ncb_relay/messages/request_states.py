@@ -3,8 +3,10 @@
 Theory of operation.  A request starts in ``SENT``.  Each message bound to it
 is an event: the responder's acknowledgement (``ACCEPT`` or ``DECLINE``), a
 status update (``PROGRESS``), a response (``ANSWER``), the requester's
-withdrawal (``WITHDRAW``); ``EXPIRE`` is the local observation, with ``now``
-passed in, that the deadline has passed without an answer.  :data:`TRANSITIONS`
+withdrawal (``WITHDRAW``), and an error report about the request or a forward
+of it (``REPORT``, which keeps every state: it is information, not a decision);
+``EXPIRE`` is the local observation, with ``now`` passed in, that the deadline
+has passed without an answer.  :data:`TRANSITIONS`
 is every legal move, and :func:`next_state` refuses any other with
 :class:`~ncb_relay.errors.InvalidTransition`.
 
@@ -46,6 +48,7 @@ class RequestEvent(StrEnum):
     ANSWER = "answer"
     WITHDRAW = "withdraw"
     EXPIRE = "expire"
+    REPORT = "report"
 
 
 S, E = RequestState, RequestEvent
@@ -94,6 +97,14 @@ TRANSITIONS: Mapping[tuple[RequestState, RequestEvent], RequestState] = MappingP
         (S.WITHDRAWN, E.DECLINE): S.WITHDRAWN,
         (S.WITHDRAWN, E.PROGRESS): S.WITHDRAWN,
         (S.WITHDRAWN, E.ANSWER): S.WITHDRAWN,
+        # an error report is kept as information in every state and never moves it (CONV-7)
+        (S.SENT, E.REPORT): S.SENT,
+        (S.ACKNOWLEDGED, E.REPORT): S.ACKNOWLEDGED,
+        (S.IN_PROGRESS, E.REPORT): S.IN_PROGRESS,
+        (S.ANSWERED, E.REPORT): S.ANSWERED,
+        (S.DECLINED, E.REPORT): S.DECLINED,
+        (S.EXPIRED, E.REPORT): S.EXPIRED,
+        (S.WITHDRAWN, E.REPORT): S.WITHDRAWN,
     }
 )
 
