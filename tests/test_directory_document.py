@@ -382,6 +382,24 @@ def test_the_endorsement_survives_a_later_rotation_of_the_signing_key() -> None:
     assert rotated.encryption_key_endorser(ahead) == rotated.signing_keys[0]
 
 
+@pytest.mark.req("DIR-15")
+def test_an_entry_names_the_endorser_of_each_of_its_keys() -> None:
+    seoul = DOCUMENT.entry("KR.ncb-seoul")
+    first, enc = seoul.signing_keys[0], seoul.encryption_keys[0]
+    assert seoul.endorser(first) is None  # the first key carries no endorsement (ROT-1)
+    assert seoul.endorser(enc) == first
+    seoul.check_new_key(enc)
+    assert first.may_endorse(T0)
+    assert not first.may_endorse(T0 - 1)
+    assert not replace(first, revoked=T0 + 5).may_endorse(T0 + 5)
+    assert not replace(first, not_after=T0 + 5).may_endorse(T0 + 5)
+    rabat = DOCUMENT.entry("MA.ncb-rabat")
+    with pytest.raises(UsageError, match="does not list"):
+        seoul.endorser(rabat.signing_keys[0])
+    with pytest.raises(UsageError, match="does not list"):
+        seoul.check_new_key(rabat.encryption_keys[0])
+
+
 # --- DIR-14: limits ------------------------------------------------------------------------
 
 

@@ -93,11 +93,11 @@ def test_rotating_a_signing_key_keeps_an_overlap() -> None:
     third = member("KR.ncb-seoul", 2).signer.public_key
     again = next_version(rotated_doc, issued=T0 + 30 * DAY)
     endorsement = endorse_signing_key(seoul2.signer, "KR.ncb-seoul", third, T0 + 30 * DAY)
-    again = rotate_signing_key(again, "KR.ncb-seoul", key=third, endorsement=endorsement, overlap=0)
+    again = rotate_signing_key(again, "KR.ncb-seoul", key=third, endorsement=endorsement, overlap=1)
     follows(again, rotated_doc)
     assert [k.not_after for k in again.entry("KR.ncb-seoul").signing_keys] == [
         T0 + 8 * DAY,
-        T0 + 30 * DAY,
+        T0 + 30 * DAY + 1,
         None,
     ]
     # the coordinator cannot rotate without the old key's endorsement
@@ -105,8 +105,11 @@ def test_rotating_a_signing_key_keeps_an_overlap() -> None:
     forged = endorse_signing_key(coordinator, "KR.ncb-seoul", third, T0 + DAY)
     with pytest.raises(BadSignature):
         rotate_signing_key(draft(), "KR.ncb-seoul", key=third, endorsement=forged)
-    with pytest.raises(UsageError, match="overlap"):
-        rotate_signing_key(draft(), "KR.ncb-seoul", key=third, endorsement=forged, overlap=-1)
+    for overlap in (-1, 0):  # with no overlap the old key is not valid when the new one starts
+        with pytest.raises(UsageError, match="overlap"):
+            rotate_signing_key(
+                draft(), "KR.ncb-seoul", key=third, endorsement=forged, overlap=overlap
+            )
     with pytest.raises(UsageError, match="not in the directory"):
         rotate_signing_key(draft(), "QZ.nobody", key=third, endorsement=forged)
 
@@ -140,6 +143,50 @@ def test_adding_an_encryption_key() -> None:
         )
     with pytest.raises(UsageError, match="before the version"):
         add_encryption_key(draft(T0 + 2 * DAY), "KR.ncb-seoul", record)
+
+
+@pytest.mark.req("DIR-15", "ROT-2", "ROT-4", "ROT-6")
+def test_a_revoked_or_expired_key_endorses_nothing_new() -> None:
+    revoked = revoke_key(draft(), "KR.ncb-seoul", SEOUL.signer.public_key.key_id)
+    later = next_version(revoked, issued=T0 + 2 * DAY)
+    key = member("KR.ncb-seoul", 1).encryption[0].public_key
+    record = SCHEDULE.record(SEOUL.signer, "KR.ncb-seoul", key, T0 + 2 * DAY)
+    with pytest.raises(BadSignature, match="revoked"):
+        add_encryption_key(later, "KR.ncb-seoul", record)
+    new = member("KR.ncb-seoul", 1).signer.public_key
+    endorsement = endorse_signing_key(SEOUL.signer, "KR.ncb-seoul", new, T0 + 2 * DAY)
+    with pytest.raises(BadSignature, match="revoked"):
+        rotate_signing_key(later, "KR.ncb-seoul", key=new, endorsement=endorsement)
+    # re-enrolment is the way back (ROT-3), and the new key endorses the next ones
+    back = follows(reenrol(later, "KR.ncb-seoul", key=new), revoked)
+    fresh = member("KR.ncb-seoul", 1).signer
+    follows(
+        add_encryption_key(
+            next_version(back, issued=T0 + 3 * DAY),
+            "KR.ncb-seoul",
+            SCHEDULE.record(fresh, "KR.ncb-seoul", key, T0 + 3 * DAY),
+        ),
+        back,
+    )
+    # a key whose window has closed endorses nothing that starts after it
+    seoul = DOCUMENT.entry("KR.ncb-seoul")
+    closed = draft().with_entry(
+        replace(seoul, signing_keys=(replace(seoul.signing_keys[0], not_after=T0 + 2 * DAY),))
+    )
+    after = next_version(closed, issued=T0 + 2 * DAY)
+    with pytest.raises(BadSignature, match="not valid"):
+        add_encryption_key(after, "KR.ncb-seoul", record)
+    with pytest.raises(BadSignature, match="not valid"):
+        rotate_signing_key(after, "KR.ncb-seoul", key=new, endorsement=endorsement)
+    # a new principal's keys are checked alike
+    joiner = member("QZ.joiner")
+    entry = entry_for(joiner, T0 + DAY)
+    late = replace(
+        entry,
+        signing_keys=(replace(entry.signing_keys[0], revoked=T0 + DAY),),
+    )
+    with pytest.raises(BadSignature, match="revoked"):
+        add_principal(draft(), late)
 
 
 @pytest.mark.req("ROT-5")

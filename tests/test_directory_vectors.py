@@ -78,7 +78,8 @@ def test_anchor_chain(case: JSON) -> None:
 
 @pytest.mark.req(
     "DIR-1", "DIR-2", "DIR-3", "DIR-4", "DIR-6", "DIR-7", "DIR-8", "DIR-10", "DIR-12",
-    "ANCHOR-6", "KEY-3", "KEY-4", "ROT-2", "ROT-3", "ROT-4", "ROT-5", "ROT-6", "ROT-7",
+    "DIR-15", "DIR-16", "ANCHOR-6", "KEY-3", "KEY-4", "ROT-2", "ROT-3", "ROT-4", "ROT-5",
+    "ROT-6", "ROT-7", "ROT-8",
 )  # fmt: skip
 @pytest.mark.parametrize("case", params("DirectoryVerify"))
 def test_directory_verify(case: JSON) -> None:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from directory_world import (
+    ANCHOR,
     CHAIN,
     DAY,
     ROOTS,
@@ -22,17 +23,22 @@ from directory_world import (
     mutable,
     rotated,
     sign_value,
+    sign_with,
     signed,
 )
 from fixtures import seeded_rng
 from ncb_relay import (
+    AnchorChain,
     BadSignature,
     BelowThreshold,
     BindingMismatch,
     BrokenChain,
     DirectoryArchive,
+    DirectoryDocument,
     DirectoryExpired,
     DirectoryPolicy,
+    EncryptionKeyRecord,
+    EncryptionPublicKey,
     Fork,
     FutureDated,
     InvalidPeerKey,
@@ -41,15 +47,19 @@ from ncb_relay import (
     ProtocolError,
     ReplayGuard,
     Rollback,
+    RootKey,
     SignedDocument,
+    SigningKeyRecord,
     StatusChange,
     UnknownKey,
     UsageError,
     VerifiedDirectory,
     check_successor,
     codec,
+    endorse_signing_key,
     load_directory,
     open_envelope,
+    primitives,
     seal,
     verify_directory,
     verify_disclosure,
@@ -60,6 +70,7 @@ from ncb_relay.lifecycle import (
     add_encryption_key,
     next_version,
     prune_encryption_keys,
+    reenrol,
     revoke_key,
     revoke_principal,
     suspend,
@@ -107,7 +118,7 @@ def test_a_directory_signed_by_a_threshold_verifies() -> None:
 
 @pytest.mark.req("DIR-8")
 def test_below_threshold_is_refused_even_with_distinct_copies() -> None:
-    with pytest.raises(BelowThreshold, match="directory 1: 1 of the required 2"):
+    with pytest.raises(BelowThreshold, match="1 of the required 2"):
         verify(signed(DOCUMENT, ROOTS[0]))
     with pytest.raises(BelowThreshold):
         verify(SignedDocument(DIRECTORY_KIND, DOCUMENT.encode()).encode())
@@ -531,3 +542,255 @@ def test_an_archive_verifies_messages_to_dropped_encryption_keys() -> None:
         DirectoryArchive(history[::-1])
     with pytest.raises(UsageError):
         DirectoryArchive([])
+
+
+# --- DIR-15: a new key's endorser is valid and unrevoked when the new key starts ---------------
+
+
+def with_encryption_key(
+    document: DirectoryDocument, principal: str, record: EncryptionKeyRecord
+) -> DirectoryDocument:
+    """``document`` with ``record`` added for ``principal``, bypassing the lifecycle's checks."""
+    entry = document.entry(principal)
+    return document.with_entry(replace(entry, encryption_keys=(*entry.encryption_keys, record)))
+
+
+def with_signing_key(
+    document: DirectoryDocument, principal: str, record: SigningKeyRecord
+) -> DirectoryDocument:
+    """``document`` with ``record`` added for ``principal``, bypassing the lifecycle's checks."""
+    entry = document.entry(principal)
+    return document.with_entry(replace(entry, signing_keys=(*entry.signing_keys, record)))
+
+
+def stolen_and_reenrolled() -> tuple[DirectoryDocument, Any]:
+    """Version 2: Seoul's signing key revoked as stolen, and a fresh one re-enrolled (ROT-3)."""
+    draft = next_version(DOCUMENT, issued=T0 + DAY)
+    draft = revoke_key(draft, "KR.ncb-seoul", SEOUL.signer.public_key.key_id, at=T0 + DAY)
+    fresh = member("KR.ncb-seoul", 1)
+    return reenrol(draft, "KR.ncb-seoul", key=fresh.signer.public_key), fresh
+
+
+@pytest.mark.req("DIR-15", "ROT-4")
+def test_a_revoked_signing_key_cannot_endorse_a_new_encryption_key() -> None:
+    v2, fresh = stolen_and_reenrolled()
+    held = verify(signed(v2), now=T0 + DAY, previous=verify(DATA))
+    # a root threshold and the thief of the revoked key publish an encryption key for Seoul
+    thief = member("QZ.thief").encryption[0].public_key
+    stolen = SCHEDULE.record(SEOUL.signer, "KR.ncb-seoul", thief, T0 + 2 * DAY)
+    v3 = with_encryption_key(next_version(v2, issued=T0 + 2 * DAY), "KR.ncb-seoul", stolen)
+    with pytest.raises(BadSignature, match="revoked"):
+        verify(signed(v3), now=T0 + 2 * DAY, previous=held)
+    with pytest.raises(BadSignature, match="revoked"):
+        verify_history([DATA, signed(v2), signed(v3)], anchors=CHAIN)
+    with pytest.raises(BadSignature, match="revoked"):
+        check_successor(v2, v2.hash, v3)
+    # the re-enrolled key endorses Seoul's new encryption keys
+    own = member("KR.ncb-seoul", 2).encryption[0].public_key
+    good = SCHEDULE.record(fresh.signer, "KR.ncb-seoul", own, T0 + 2 * DAY)
+    v3 = with_encryption_key(next_version(v2, issued=T0 + 2 * DAY), "KR.ncb-seoul", good)
+    accepted = verify(signed(v3), now=T0 + 2 * DAY, previous=held)
+    assert accepted.encryption_key("KR.ncb-seoul", T0 + 2 * DAY) == own
+
+
+@pytest.mark.req("DIR-15", "ROT-2")
+def test_a_revoked_signing_key_cannot_endorse_a_new_signing_key() -> None:
+    revoked = revoke_key(
+        next_version(DOCUMENT, issued=T0 + DAY), "KR.ncb-seoul", SEOUL.signer.public_key.key_id
+    )
+    successor = member("KR.ncb-seoul", 1).signer.public_key
+    # in a later version, and in the very version that revokes it
+    for old, draft in ((revoked, next_version(revoked, issued=T0 + 2 * DAY)), (DOCUMENT, revoked)):
+        endorsement = endorse_signing_key(SEOUL.signer, "KR.ncb-seoul", successor, draft.issued)
+        rotation = with_signing_key(
+            draft, "KR.ncb-seoul", SigningKeyRecord(successor, draft.issued, None, endorsement)
+        )
+        with pytest.raises(BadSignature, match="revoked"):
+            check_successor(old, old.hash, rotation)
+
+
+@pytest.mark.req("DIR-15", "ROT-2", "ROT-4")
+def test_a_signing_key_outside_its_window_cannot_endorse_a_new_key() -> None:
+    seoul = DOCUMENT.entry("KR.ncb-seoul")
+    closing = T0 + 2 * DAY
+    closed = next_version(DOCUMENT, issued=T0 + DAY).with_entry(
+        replace(seoul, signing_keys=(replace(seoul.signing_keys[0], not_after=closing),))
+    )
+    check_successor(DOCUMENT, DOCUMENT.hash, closed)
+    key = member("KR.ncb-seoul", 1).encryption[0].public_key
+    successor = member("KR.ncb-seoul", 1).signer.public_key
+    # a key starting while the endorser is still in its window is accepted ...
+    inside = SCHEDULE.record(SEOUL.signer, "KR.ncb-seoul", key, closing - 1)
+    early = next_version(closed, issued=T0 + DAY)
+    check_successor(closed, closed.hash, with_encryption_key(early, "KR.ncb-seoul", inside))
+    # ... one starting once its window has closed is not
+    later = next_version(closed, issued=closing)
+    outside = SCHEDULE.record(SEOUL.signer, "KR.ncb-seoul", key, closing)
+    with pytest.raises(BadSignature, match="not valid"):
+        check_successor(closed, closed.hash, with_encryption_key(later, "KR.ncb-seoul", outside))
+    endorsement = endorse_signing_key(SEOUL.signer, "KR.ncb-seoul", successor, closing)
+    rotation = with_signing_key(
+        later, "KR.ncb-seoul", SigningKeyRecord(successor, closing, None, endorsement)
+    )
+    with pytest.raises(BadSignature, match="not valid"):
+        check_successor(closed, closed.hash, rotation)
+
+
+@pytest.mark.req("DIR-15", "ROT-6")
+def test_a_later_backdated_revocation_keeps_keys_already_published() -> None:
+    # Seoul rotated in V2 with its first key; that key is revoked later, dated back to genesis
+    v3 = revoke_key(
+        next_version(V2, issued=T0 + 6 * DAY),
+        "KR.ncb-seoul",
+        SEOUL.signer.public_key.key_id,
+        at=T0,
+    )
+    chain = verify_history([DATA, signed(V2), signed(v3)], anchors=CHAIN)
+    new = SEOUL_2.signer.public_key
+    assert chain[-1].signing_key("KR.ncb-seoul", new.key_id, T0 + 6 * DAY) == new
+    # and the encryption key the revoked key endorsed at genesis is still listed and usable
+    first = SEOUL.encryption[0].public_key
+    chain[-1].historical.check_encryption_key("KR.ncb-seoul", first.key_id, T0 + 3600)
+
+
+# --- DIR-16 and DIR-9: a dropped key never returns; the archive follows its owner ----------------
+
+
+def dropped_then_relisted(
+    principal: str = "FR.ncb-paris",
+) -> tuple[DirectoryDocument, DirectoryDocument, int]:
+    """Version 2 drops every first encryption key; version 3 lists Seoul's as ``principal``'s."""
+    free = DOCUMENT.entry("KR.ncb-seoul").encryption_keys[0].not_after + KEY_RETENTION
+    v2 = prune_encryption_keys(next_version(DOCUMENT, issued=free))
+    fresh = member("KR.ncb-seoul", 2).encryption[0].public_key
+    v2 = add_encryption_key(
+        v2, "KR.ncb-seoul", SCHEDULE.record(SEOUL.signer, "KR.ncb-seoul", fresh, free)
+    )
+    owner = MEMBERS[principal]
+    seoul_first = SEOUL.encryption[0].public_key
+    record = SCHEDULE.record(owner.signer, principal, seoul_first, free + DAY)
+    v3 = add_encryption_key(next_version(v2, issued=free + DAY), principal, record)
+    return v2, v3, free
+
+
+@pytest.mark.req("DIR-9")
+def test_an_archive_checks_the_version_in_which_the_principal_owns_the_key() -> None:
+    v2, v3, free = dropped_then_relisted()
+    # loaded one by one, the versions are consecutive even though v3 breaks DIR-16
+    archive = DirectoryArchive([loaded(DOCUMENT), loaded(v2), loaded(v3)])
+    key_id = SEOUL.encryption[0].public_key.key_id
+    archive.check_encryption_key("KR.ncb-seoul", key_id, T0 + 3600)
+    archive.check_encryption_key("FR.ncb-paris", key_id, free + DAY + 1)
+    with pytest.raises(BindingMismatch, match=r"belongs to"):
+        archive.check_encryption_key("MA.ncb-rabat", key_id, T0 + 3600)
+    signing_id = SEOUL.signer.public_key.key_id
+    with pytest.raises(BindingMismatch, match="not an encryption key"):
+        archive.check_encryption_key("KR.ncb-seoul", signing_id, T0 + 3600)
+
+
+@pytest.mark.req("DIR-16", "DIR-7")
+@pytest.mark.parametrize("principal", ["FR.ncb-paris", "KR.ncb-seoul"])
+def test_a_dropped_key_never_returns(principal: str) -> None:
+    v2, v3, free = dropped_then_relisted(principal)
+    files = [DATA, signed(v2), signed(v3)]
+    with pytest.raises(BrokenChain, match="listed before"):
+        verify_history(files, anchors=CHAIN)
+    held = load_directory(DATA, anchors=CHAIN)
+    with pytest.raises(BrokenChain, match="listed before"):
+        verify(files[2], now=free + DAY, previous=held, intermediates=[files[1]])
+    # the pair alone cannot tell; told what earlier versions listed, it can
+    check_successor(v2, v2.hash, v3)
+    listed = {r.key.raw for e in DOCUMENT.entries for r in e.all_keys()}
+    with pytest.raises(BrokenChain, match="listed before"):
+        check_successor(v2, v2.hash, v3, listed_before=listed)
+
+
+@pytest.mark.req("DIR-16", "DIR-7")
+def test_a_key_cannot_move_to_another_principal_in_one_step() -> None:
+    free = DOCUMENT.entry("KR.ncb-seoul").encryption_keys[0].not_after + KEY_RETENTION
+    seoul_first = SEOUL.encryption[0].public_key
+    record = SCHEDULE.record(PARIS.signer, "FR.ncb-paris", seoul_first, free)
+    moved = add_encryption_key(
+        prune_encryption_keys(next_version(DOCUMENT, issued=free)), "FR.ncb-paris", record
+    )
+    with pytest.raises(BrokenChain, match="listed before"):
+        check_successor(DOCUMENT, DOCUMENT.hash, moved)
+
+
+# --- DIR-8: the signatures are checked before the document is decoded ---------------------------
+
+
+@pytest.mark.req("DIR-8")
+def test_signatures_are_checked_before_the_document_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    garbage = b"\xc1" * 4096  # never valid msgpack
+    with pytest.raises(BelowThreshold):
+        verify(SignedDocument(DIRECTORY_KIND, garbage).encode())
+    with pytest.raises(BelowThreshold):
+        verify(sign_with(SignedDocument(DIRECTORY_KIND, garbage), [ROOTS[0]]))
+    with pytest.raises(UnknownKey, match="not a root key"):
+        verify(sign_with(SignedDocument(DIRECTORY_KIND, garbage), [ROOTS[0], ROOTS[5]]))
+    with pytest.raises(MalformedInput):  # authenticated, then decoded and refused
+        verify(sign_with(SignedDocument(DIRECTORY_KIND, garbage), ROOTS[:2]))
+    # an unsigned copy of a real document: its bytes never reach the decoder
+    decoded: list[bytes] = []
+    real_decode = codec.decode
+
+    def spy(data: bytes, **kwargs: Any) -> Any:
+        decoded.append(data)
+        return real_decode(data, **kwargs)
+
+    monkeypatch.setattr(codec, "decode", spy)
+    with pytest.raises(BelowThreshold):
+        verify(SignedDocument(DIRECTORY_KIND, DOCUMENT.encode()).encode())
+    assert DOCUMENT.encode() not in decoded
+    assert verify(DATA).serial == 1
+    assert DOCUMENT.encode() in decoded
+
+
+@pytest.mark.req("DIR-8", "ANCHOR-6")
+def test_the_named_anchor_must_be_the_one_whose_roots_signed() -> None:
+    rotated_anchor = ANCHOR.successor(
+        roots=[RootKey(f"new holder {i}", r.public_key) for i, r in enumerate(ROOTS[2:5])],
+        threshold=2,
+        issued=T0 - DAY // 2,
+    )
+    chain = CHAIN.extend(sign_with(rotated_anchor.draft(), ROOTS[:4]))
+    assert isinstance(chain, AnchorChain)
+    under_new = replace(DOCUMENT, anchor=rotated_anchor.hash)
+    # a threshold of the old roots signs a version naming the new anchor, and the reverse
+    for document, signers in ((under_new, ROOTS[:2]), (DOCUMENT, ROOTS[3:5])):
+        with pytest.raises(UnknownKey, match="not a root"):
+            verify_directory(signed(document, *signers), anchors=chain, now=T0 + 1)
+    # one root of each anchor: no anchor lists both signers
+    with pytest.raises(UnknownKey, match="not all roots of one trust anchor"):
+        verify_directory(signed(under_new, ROOTS[0], ROOTS[3]), anchors=chain, now=T0 + 1)
+    # roots of both anchors, but only the old one's threshold ... naming the new one
+    with pytest.raises(UnknownKey, match="not a root"):
+        verify_directory(signed(under_new, ROOTS[1], ROOTS[2]), anchors=chain, now=T0 + 1)
+    assert verify_directory(signed(under_new, ROOTS[2], ROOTS[3]), anchors=chain, now=T0 + 1)
+
+
+# --- DIR-4: root keys are not principal keys, in any form ---------------------------------------
+
+
+@pytest.mark.req("DIR-4", "KEY-3")
+def test_a_root_key_cannot_be_reused_as_an_encryption_key() -> None:
+    root = ROOTS[0].public_key
+    converted = primitives.ed25519_public_key_to_x25519(root.raw)
+    for raw, reason in ((converted, "X25519 form"), (root.raw, "also a principal")):
+        key = EncryptionPublicKey(raw)
+        record = SCHEDULE.record(SEOUL.signer, "KR.ncb-seoul", key, T0 + DAY)
+        document = add_encryption_key(DOCUMENT, "KR.ncb-seoul", record)
+        with pytest.raises(InvalidPeerKey, match=reason):
+            loaded(document)
+    # a root key that signs nothing here (another anchor's) is not checked
+    other = ROOTS[5].public_key
+    record = SCHEDULE.record(
+        SEOUL.signer,
+        "KR.ncb-seoul",
+        EncryptionPublicKey(primitives.ed25519_public_key_to_x25519(other.raw)),
+        T0 + DAY,
+    )
+    assert loaded(add_encryption_key(DOCUMENT, "KR.ncb-seoul", record))

@@ -2,7 +2,8 @@
 
 Five root keys and a rogue one, a coordinator and three bureaus, and four
 directory versions with a root rotation before the last (the ``T_*`` times
-below).  Valid documents are made with the library's lifecycle functions;
+below), then a fifth, later than "now", that drops the encryption keys past
+their retention.  Valid documents are made with the library's lifecycle functions;
 hostile ones are built as raw document values, encoded canonically and signed
 with the test root keys, so that each fails for exactly the reason it is about.
 ``FILES`` holds every signed file by name.  These are test keys only.
@@ -19,6 +20,7 @@ from ncb_relay.anchor import RootKey, TrustAnchor
 from ncb_relay.codec import Value
 from ncb_relay.directory_document import DirectoryDocument
 from ncb_relay.endorsements import endorse_encryption_key, endorse_signing_key
+from ncb_relay.entries import SigningKeyRecord
 from ncb_relay.identity import EncryptionKeyPair, EncryptionPublicKey, SigningKeyPair
 from ncb_relay.lifecycle import (
     EncryptionKeySchedule,
@@ -26,6 +28,7 @@ from ncb_relay.lifecycle import (
     new_directory,
     new_principal,
     next_version,
+    prune_encryption_keys,
     reinstate,
     revoke_key,
     rotate_signing_key,
@@ -47,6 +50,7 @@ T_COMPROMISE = NOW - 17 * DAY  # Paris's signing key may be in other hands from 
 T_D3 = NOW - 15 * DAY  # Paris's key revoked (backdated); Rabat suspended
 T_A2 = NOW - 8 * DAY  # the root keys are rotated
 T_D4 = NOW - 7 * DAY  # first version under anchor 2; Rabat reinstated
+T_D5 = NOW + 10 * DAY  # the first encryption keys are past their retention and dropped
 
 SEOUL, RABAT, PARIS, GS = "KR.ncb-seoul", "MA.ncb-rabat", "FR.ncb-paris", "XP.interpol-gs"
 SMALL_ORDER = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
@@ -135,6 +139,7 @@ D3 = suspend(
     RABAT,
 )
 D4 = reinstate(next_version(D3, issued=T_D4, anchor=A2.hash), RABAT)
+D5 = prune_encryption_keys(next_version(D4, issued=T_D5))
 
 FILES: dict[str, bytes] = {
     "anchor-1": sign_file(A1.draft(), "root-1", "root-2"),
@@ -143,6 +148,7 @@ FILES: dict[str, bytes] = {
     "directory-2": sign_file(D2.draft(), "root-2", "root-3"),
     "directory-3": sign_file(D3.draft(), "root-1", "root-2"),
     "directory-4": sign_file(D4.draft(), "root-4", "root-5"),
+    "directory-5-pruned": sign_file(D5.draft(), "root-3", "root-4"),
 }
 
 # ---------------------------------------------------------------------------------
@@ -224,6 +230,27 @@ def hostile_directories() -> None:
         root, GS, ENCRYPTION[f"{GS}/0"].public_key, enc["not_before"], enc["not_after"]
     )
     FILES["directory-1-root-as-principal"] = sign_value(rooted, "root-1", "root-2")
+    # a root key as Seoul's encryption key: in X25519 form, and as the same 32 bytes
+    for name, raw in (
+        ("x25519", primitives.ed25519_public_key_to_x25519(root.public_key.raw)),
+        ("bytes", root.public_key.raw),
+    ):
+        reused = value_of(D1)
+        enc = entry_of(reused, SEOUL)["encryption_keys"][0]
+        enc["key"] = raw
+        enc["endorsement"] = endorse_encryption_key(
+            SIGNING[f"{SEOUL}/0"],
+            SEOUL,
+            EncryptionPublicKey(raw),
+            enc["not_before"],
+            enc["not_after"],
+        )
+        FILES[f"directory-1-root-{name}-as-encryption-key"] = sign_value(reused, "root-1", "root-2")
+    # not msgpack at all: unsigned, signed by a key that is no root, and properly signed
+    garbage = SignedDocument(DIRECTORY_KIND, b"\xc1" * 64)
+    FILES["directory-not-msgpack-unsigned"] = garbage.encode()
+    FILES["directory-not-msgpack-rogue-signed"] = sign_file(garbage, "rogue")
+    FILES["directory-not-msgpack"] = sign_file(garbage, "root-1", "root-2")
     version = value_of(D1)
     version["version"] = 2
     FILES["directory-1-version-2"] = sign_value(version, "root-1", "root-2")
@@ -283,6 +310,39 @@ def hostile_directories() -> None:
     # old roots sign a version issued after the root rotation
     late = next_version(D3, issued=T_A2 + DAY)
     FILES["directory-4-old-roots"] = sign_file(late.draft(), "root-1", "root-2")
+    # old roots sign version 4 itself, which names anchor 2
+    FILES["directory-4-old-roots-name-anchor-2"] = sign_file(D4.draft(), "root-1", "root-2")
+    hostile_endorsers()
+    hostile_relisting()
+
+
+def hostile_endorsers() -> None:
+    """Version 4 under anchor 1: keys endorsed by Paris's key, revoked in version 3 (DIR-15)."""
+    draft = next_version(D3, issued=T_D3 + DAY)
+    paris = draft.entry(PARIS)
+    stolen = SIGNING[f"{PARIS}/0"]
+    key = ENCRYPTION[f"{PARIS}/1"].public_key
+    record = SCHEDULE.record(stolen, PARIS, key, draft.issued)
+    added = replace(paris, encryption_keys=(*paris.encryption_keys, record))
+    FILES["directory-4-revoked-endorser"] = sign_file(
+        draft.with_entry(added).draft(), "root-1", "root-2"
+    )
+    successor = SIGNING[f"{PARIS}/1"].public_key
+    endorsement = endorse_signing_key(stolen, PARIS, successor, draft.issued)
+    rotation = SigningKeyRecord(successor, draft.issued, None, endorsement)
+    rotated = replace(paris, signing_keys=(*paris.signing_keys, rotation))
+    FILES["directory-4-revoked-rotation"] = sign_file(
+        draft.with_entry(rotated).draft(), "root-1", "root-2"
+    )
+
+
+def hostile_relisting() -> None:
+    """Version 6: Rabat lists Seoul's first encryption key, which version 5 dropped (DIR-16)."""
+    draft = next_version(D5, issued=T_D5 + DAY)
+    key = ENCRYPTION[f"{SEOUL}/0"].public_key
+    record = SCHEDULE.record(SIGNING[f"{RABAT}/0"], RABAT, key, draft.issued)
+    relisted = add_encryption_key(draft, RABAT, record)
+    FILES["directory-6-relisted-key"] = sign_file(relisted.draft(), "root-3", "root-4")
 
 
 hostile_anchors()

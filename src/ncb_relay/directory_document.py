@@ -20,7 +20,7 @@ version's own issue time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -75,21 +75,26 @@ class KeyOwner:
         return isinstance(self.record, SigningKeyRecord)
 
 
-def _index(entries: tuple[PrincipalEntry, ...]) -> dict[bytes, KeyOwner]:
-    """Key id to owner; raises on a key listed twice or a KEY-3 violation across entries."""
+def _index(
+    entries: tuple[PrincipalEntry, ...],
+) -> tuple[dict[bytes, KeyOwner], dict[bytes, KeyOwner]]:
+    """Key id to owner and key bytes to owner; raises on a key listed twice or a KEY-3
+    violation across entries."""
     owners: dict[bytes, KeyOwner] = {}
-    raw_seen: dict[bytes, str] = {}
+    raw_seen: dict[bytes, KeyOwner] = {}
     converted: dict[bytes, str] = {}
     for entry in entries:
         for record in entry.all_keys():
             raw = record.key.raw
             if raw in raw_seen or record.key_id in owners:
+                earlier = raw_seen.get(raw) or owners[record.key_id]
                 raise InvalidPeerKey(
                     f"key {record.key_id.hex()} of {entry.principal} is already listed "
-                    f"for {raw_seen.get(raw, owners[record.key_id].entry.principal)} (DIR-4)"
+                    f"for {earlier.entry.principal} (DIR-4)"
                 )
-            raw_seen[raw] = entry.principal
-            owners[record.key_id] = KeyOwner(entry, record)
+            owner = KeyOwner(entry, record)
+            raw_seen[raw] = owner
+            owners[record.key_id] = owner
             if isinstance(record, SigningKeyRecord):
                 converted[primitives.ed25519_public_key_to_x25519(raw)] = entry.principal
     for entry in entries:
@@ -99,7 +104,7 @@ def _index(entries: tuple[PrincipalEntry, ...]) -> dict[bytes, KeyOwner]:
                     f"encryption key {enc.key_id.hex()} of {entry.principal} is the signing key "
                     f"of {converted[enc.key.raw]} in X25519 form (KEY-3)"
                 )
-    return owners
+    return owners, raw_seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,7 @@ class DirectoryDocument:
     anchor: bytes
     entries: tuple[PrincipalEntry, ...] = ()
     _owners: dict[bytes, KeyOwner] = field(init=False, repr=False, compare=False)
+    _raw_owners: dict[bytes, KeyOwner] = field(init=False, repr=False, compare=False)
     _by_id: dict[str, PrincipalEntry] = field(init=False, repr=False, compare=False)
     _cache: dict[str, bytes] = field(init=False, repr=False, compare=False)
 
@@ -144,7 +150,9 @@ class DirectoryDocument:
                     f"{entry.principal}: a status change or revocation is dated after issue"
                 )
         object.__setattr__(self, "entries", entries)
-        object.__setattr__(self, "_owners", _index(entries))
+        owners, raw_owners = _index(entries)
+        object.__setattr__(self, "_owners", owners)
+        object.__setattr__(self, "_raw_owners", raw_owners)
         object.__setattr__(self, "_by_id", {e.principal: e for e in entries})
         object.__setattr__(self, "_cache", {})
 
@@ -159,6 +167,15 @@ class DirectoryDocument:
 
     def owner(self, key_id: bytes) -> KeyOwner | None:
         return self._owners.get(key_id)
+
+    def owner_of_key(self, raw: bytes) -> KeyOwner | None:
+        """Where the key with these 32 bytes is listed, as signing or encryption key."""
+        return self._raw_owners.get(raw)
+
+    @property
+    def listed_keys(self) -> Set[bytes]:
+        """The 32 bytes of every key this version lists (DIR-16 remembers them)."""
+        return self._raw_owners.keys()
 
     @property
     def principals(self) -> tuple[str, ...]:
@@ -258,28 +275,61 @@ def _same_or_closed(old: int | None, new: int | None) -> bool:
     return old is None or (new is not None and new <= old)
 
 
-def check_successor(old: DirectoryDocument, old_hash: bytes, new: DirectoryDocument) -> None:
-    """Raise :class:`BrokenChain` unless ``new`` may follow ``old`` (DIR-6, DIR-7)."""
+def check_successor(
+    old: DirectoryDocument,
+    old_hash: bytes,
+    new: DirectoryDocument,
+    *,
+    listed_before: Set[bytes] = frozenset(),
+) -> None:
+    """Raise unless ``new`` may follow ``old`` (DIR-6, DIR-7, DIR-15, DIR-16).
+
+    :class:`BrokenChain` for a broken link, a rewritten past, or a key that
+    ``new`` adds although ``old`` or an earlier version listed it (a dropped
+    key never returns, DIR-16): ``listed_before`` holds the 32-byte keys of
+    the versions before ``old`` that the caller checked (see
+    :attr:`DirectoryDocument.listed_keys`).  :class:`~ncb_relay.errors.BadSignature` for a key
+    ``new`` adds whose endorser is revoked or outside its window when the new
+    key starts (DIR-15).
+    """
     if new.serial != old.serial + 1:
         raise BrokenChain(f"version {new.serial} does not follow version {old.serial}")
     if new.previous != old_hash:
         raise BrokenChain(f"version {new.serial} does not name version {old.serial} as previous")
     if new.issued < old.issued:
         raise BrokenChain(f"version {new.serial} is issued before version {old.serial}")
+    added: list[tuple[PrincipalEntry, SigningKeyRecord | EncryptionKeyRecord]] = []
     for entry in old.entries:
         try:
             after = new.entry(entry.principal)
         except UnknownKey:
             raise BrokenChain(f"version {new.serial} drops {entry.principal}") from None
-        _check_entry_successor(entry, after, new.issued)
+        added += [(after, r) for r in _check_entry_successor(entry, after, new.issued)]
     known = set(old.principals)
     for entry in new.entries:
         if entry.principal not in known:
-            _check_records("signing", entry.principal, (), entry.signing_keys, new.issued)
-            _check_records("encryption", entry.principal, (), entry.encryption_keys, new.issued)
+            for kind, records in (
+                ("signing", entry.signing_keys),
+                ("encryption", entry.encryption_keys),
+            ):
+                added += [
+                    (entry, r)
+                    for r in _check_records(kind, entry.principal, (), records, new.issued)
+                ]
+    for entry, record in added:
+        if old.owner_of_key(record.key.raw) is not None or record.key.raw in listed_before:
+            raise BrokenChain(
+                f"{entry.principal}: key {record.key_id.hex()} was listed before; "
+                "a dropped key never returns (DIR-16)"
+            )
+    for entry, record in added:
+        entry.check_new_key(record)
 
 
-def _check_entry_successor(old: PrincipalEntry, new: PrincipalEntry, issued: int) -> None:
+def _check_entry_successor(
+    old: PrincipalEntry, new: PrincipalEntry, issued: int
+) -> list[SigningKeyRecord | EncryptionKeyRecord]:
+    """Check one principal's entry against the one before; return the keys it adds."""
     who = old.principal
     if new.role != old.role:
         raise BrokenChain(f"{who}: the role cannot change")
@@ -288,8 +338,10 @@ def _check_entry_successor(old: PrincipalEntry, new: PrincipalEntry, issued: int
     for change in new.status[len(old.status) :]:
         if change.state == "active" and change.since < issued:
             raise BrokenChain(f"{who}: reinstated with effect before the version's issue time")
-    _check_records("signing", who, old.signing_keys, new.signing_keys, issued)
-    _check_records("encryption", who, old.encryption_keys, new.encryption_keys, issued)
+    return [
+        *_check_records("signing", who, old.signing_keys, new.signing_keys, issued),
+        *_check_records("encryption", who, old.encryption_keys, new.encryption_keys, issued),
+    ]
 
 
 def prunable(record: SigningKeyRecord | EncryptionKeyRecord, issued: int) -> bool:
@@ -306,7 +358,8 @@ def _check_records(
     before: Sequence[SigningKeyRecord | EncryptionKeyRecord],
     after: Sequence[SigningKeyRecord | EncryptionKeyRecord],
     issued: int,
-) -> None:
+) -> list[SigningKeyRecord | EncryptionKeyRecord]:
+    """Check one kind of keys against the version before; return the keys added."""
     listed = {record.key_id: record for record in after}
     known = set()
     for a in before:
@@ -322,9 +375,11 @@ def _check_records(
             raise BrokenChain(f"{who}: {kind} key {a.key_id.hex()} had its window extended")
         if a.revoked is not None and b.revoked != a.revoked:
             raise BrokenChain(f"{who}: {kind} key {a.key_id.hex()} had its revocation changed")
-    for record in after:
-        if record.key_id not in known and record.not_before < issued:
+    added = [record for record in after if record.key_id not in known]
+    for record in added:
+        if record.not_before < issued:
             raise BrokenChain(
                 f"{who}: key {record.key_id.hex()} is valid before the version "
                 "that publishes it (DIR-7)"
             )
+    return added

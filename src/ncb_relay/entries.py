@@ -109,6 +109,11 @@ class SigningKeyRecord:
     def in_window(self, at: int) -> bool:
         return _window_contains(self.not_before, self.not_after, at)
 
+    def may_endorse(self, at: int) -> bool:
+        """Whether this key may endorse a key that starts at ``at`` (DIR-15): it is in its
+        window at ``at`` and not revoked then (``at < revoked``)."""
+        return self.in_window(at) and (self.revoked is None or at < self.revoked)
+
 
 @dataclass(frozen=True, slots=True)
 class EncryptionKeyRecord:
@@ -238,6 +243,45 @@ class PrincipalEntry:
             return signing
         raise BadSignature(
             f"{self.principal}: bad endorsement of encryption key {record.key_id.hex()}"
+        )
+
+    def endorser(self, record: SigningKeyRecord | EncryptionKeyRecord) -> SigningKeyRecord | None:
+        """The signing key whose endorsement of ``record`` verifies (ROT-2, ROT-4).
+
+        For a signing key that is the key listed just before it, or None for
+        the first key and a re-enrolled one (ROT-3), which carry none.
+        ``record`` must be one of this entry's keys (:class:`UsageError`).
+        """
+        if isinstance(record, EncryptionKeyRecord):
+            if record not in self.encryption_keys:
+                raise UsageError(f"{self.principal} does not list that encryption key")
+            return self.encryption_key_endorser(record)
+        if record not in self.signing_keys:
+            raise UsageError(f"{self.principal} does not list that signing key")
+        if record.endorsement is None:
+            return None
+        return self.signing_keys[self.signing_keys.index(record) - 1]
+
+    def check_new_key(self, record: SigningKeyRecord | EncryptionKeyRecord) -> None:
+        """Raise :class:`BadSignature` unless ``record``, a key being published now, was
+        endorsed by a key valid and unrevoked when ``record`` starts (DIR-15).
+
+        Only keys a version adds are checked: a revocation dated back later
+        does not withdraw the keys its key endorsed before it was published.
+        """
+        endorser = self.endorser(record)
+        if endorser is None or endorser.may_endorse(record.not_before):
+            return
+        kind = "signing" if isinstance(record, SigningKeyRecord) else "encryption"
+        why = (
+            f"is revoked (from {endorser.revoked})"
+            if endorser.in_window(record.not_before)
+            else "is not valid"
+        )
+        raise BadSignature(
+            f"{self.principal}: {kind} key {record.key_id.hex()} is endorsed by signing key "
+            f"{endorser.key_id.hex()}, which {why} at {record.not_before}, when the new key "
+            "starts (DIR-15)"
         )
 
     @property

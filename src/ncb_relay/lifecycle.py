@@ -139,6 +139,7 @@ def add_principal(document: DirectoryDocument, entry: PrincipalEntry) -> Directo
         raise UsageError(f"{entry.principal} is already in the directory")
     for record in entry.all_keys():
         _not_before(document, record.not_before)
+        entry.check_new_key(record)
     return document.with_entry(entry)
 
 
@@ -154,14 +155,17 @@ def rotate_signing_key(
     """Replace ``principal``'s signing key (ROT-2).
 
     The new key is valid from ``not_before`` (default: the draft's issue
-    time); the old one stays valid for ``overlap`` seconds more, so messages
-    in flight still verify.  ``endorsement`` is the old key's signature of the
-    new one (:func:`~ncb_relay.entries.endorse_signing_key`).
+    time); the old one stays valid for ``overlap`` seconds more (at least one,
+    so that it is valid when it endorses the new key, DIR-15), so messages in
+    flight still verify.  ``endorsement`` is the old key's signature of the
+    new one (:func:`~ncb_relay.entries.endorse_signing_key`); it raises
+    :class:`~ncb_relay.errors.BadSignature` if the old key is revoked or
+    outside its window at ``not_before``.
     """
     entry = _entry(document, principal)
     start = _not_before(document, not_before)
-    if not 0 <= overlap <= MAX_TTL:
-        raise UsageError("the overlap is between 0 and 30 days")
+    if not 1 <= overlap <= MAX_TTL:
+        raise UsageError("the overlap is between 1 second and 30 days")
     closed = tuple(
         k
         if k.not_after is not None and k.not_after <= start + overlap
@@ -169,7 +173,9 @@ def rotate_signing_key(
         for k in entry.signing_keys
     )
     new = SigningKeyRecord(key, start, None, endorsement)
-    return document.with_entry(replace(entry, signing_keys=(*closed, new)))
+    rotated = replace(entry, signing_keys=(*closed, new))
+    rotated.check_new_key(new)
+    return document.with_entry(rotated)
 
 
 def reenrol(
@@ -190,11 +196,17 @@ def reenrol(
 def add_encryption_key(
     document: DirectoryDocument, principal: str, record: EncryptionKeyRecord
 ) -> DirectoryDocument:
-    """Publish a new, endorsed encryption key of ``principal`` (ROT-4)."""
+    """Publish a new, endorsed encryption key of ``principal`` (ROT-4).
+
+    The endorser must be valid and unrevoked at the key's ``not_before``
+    (DIR-15; :class:`~ncb_relay.errors.BadSignature` otherwise).
+    """
     entry = _entry(document, principal)
     _not_before(document, record.not_before)
     keys = tuple(sorted((*entry.encryption_keys, record), key=lambda k: k.not_before))
-    return document.with_entry(replace(entry, encryption_keys=keys))
+    added = replace(entry, encryption_keys=keys)
+    added.check_new_key(record)
+    return document.with_entry(added)
 
 
 def _set_state(

@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from . import codec, primitives
 from ._fields import strictly_increasing
 from .codec import CodecLimits, Value
-from .errors import BadSignature, BelowThreshold, MalformedInput, UnknownKey, UsageError
+from .errors import (
+    BadSignature,
+    BelowThreshold,
+    LimitExceeded,
+    MalformedInput,
+    UnknownKey,
+    UsageError,
+)
 from .identity import KEY_ID_BYTES, Signer, SigningPublicKey
 
 __all__ = [
@@ -140,8 +147,18 @@ class SignedDocument:
         return SignedDocument(self.kind, self.document, tuple(mine.values()))
 
     def encode(self) -> bytes:
+        """The signed file, under the same limits as :meth:`decode` (DIR-14).
+
+        Raises :class:`~ncb_relay.errors.LimitExceeded` for a file that a
+        reader would refuse.
+        """
+        if len(self.document) > self.kind.max_bytes:
+            raise LimitExceeded(
+                f"a {self.kind.type} document is at most {self.kind.max_bytes} bytes"
+            )
         signatures: list[Value] = [[s.key_id, s.signature] for s in self.signatures]
-        return codec.encode({"document": self.document, "signatures": signatures})
+        value: Value = {"document": self.document, "signatures": signatures}
+        return codec.encode(value, limits=self.kind.outer_limits)
 
     @classmethod
     def decode(cls, kind: DocumentKind, data: bytes) -> SignedDocument:

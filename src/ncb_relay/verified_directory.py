@@ -1,14 +1,17 @@
 """Verifying a signed directory, and looking keys up in it (spec/directory.md, "Verification").
 
 Theory of operation.  :func:`verify_directory` checks a directory version in
-a fixed order: the encoding, the trust anchor it names (which must be in the
-verifier's :class:`~ncb_relay.anchor.AnchorChain` and in force at the
-version's issue time), a threshold of distinct root signatures over the exact
-document bytes, the document's own consistency and key endorsements, the
-link to the version the verifier held before (rollback, fork, chain), and
-finally freshness.  Expiry is not a cliff: a version past ``expires`` stays
-usable for the policy's grace period, flagged ``in_grace`` so the caller can
-warn, and is refused (``directory-expired``) after it.
+a fixed order (DIR-8): the signed file's encoding; a threshold of distinct
+root signatures over the exact document bytes, by the roots of one trust
+anchor in the verifier's :class:`~ncb_relay.anchor.AnchorChain`, checked
+before the document itself is decoded, so that an unsigned document costs a
+hash and a few signature checks; then the document's encoding, the anchor it
+names (the one whose roots signed, in force at the version's issue time), its
+own consistency and key endorsements, the link to the version the verifier
+held before (rollback, fork, chain, and the endorsers of the keys each
+version adds), and finally freshness.  Expiry is not a cliff: a version past
+``expires`` stays usable for the policy's grace period, flagged ``in_grace``
+so the caller can warn, and is refused (``directory-expired``) after it.
 
 A :class:`VerifiedDirectory` answers the envelope code's key questions
 (:class:`~ncb_relay.directory.KeyDirectory`) as of a message's ``created``
@@ -30,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import primitives
 from ._construct import NoPublicConstructor
 from ._fields import Fields
 from .anchor import AnchorChain, VerifiedAnchor
@@ -185,8 +189,10 @@ class DirectoryArchive:
     Signing keys come from the newest version, which lists every signing key
     ever published and every revocation.  An encryption key that a later
     version dropped once no message sealed to it could still be accepted
-    (DIR-7) is checked in the last version that lists it.  Build one from
-    :func:`verify_history`; this is what a court uses to verify old messages.
+    (DIR-7) is checked in the last version that lists it as that principal's
+    encryption key.  Build one from :func:`verify_history` (which also makes
+    sure no dropped key returned, DIR-16); this is what a court uses to verify
+    old messages.
     """
 
     __slots__ = ("versions",)
@@ -210,10 +216,18 @@ class DirectoryArchive:
         return self.newest.historical.signing_key(principal, key_id, at)
 
     def check_encryption_key(self, principal: str, key_id: bytes, at: int) -> None:
+        listing = None  # the newest version that lists the key id at all
         for version in reversed(self.versions):
-            if version.document.owner(key_id) is not None:
+            owner = version.document.owner(key_id)
+            if owner is None:
+                continue
+            if owner.entry.principal == principal and not owner.is_signing:
                 version.historical.check_encryption_key(principal, key_id, at)
                 return
+            listing = listing or version
+        if listing is not None:
+            # never listed as principal's encryption key: binding-mismatch, naming its owner
+            listing.historical.check_encryption_key(principal, key_id, at)
         raise UnknownKey(f"key id {key_id.hex()} is in no version of the archive")
 
     def encryption_key(self, principal: str, at: int) -> EncryptionPublicKey:
@@ -231,22 +245,68 @@ def _freshness(document: DirectoryDocument, now: int, policy: DirectoryPolicy) -
     return "grace" if now >= document.expires else "current"
 
 
+def _check_signatures(signed: SignedDocument, anchors: AnchorChain) -> frozenset[bytes]:
+    """DIR-8 step 2: the root signatures, before the document is decoded; the signers.
+
+    Every signature must be by a root key of an anchor in the chain and verify
+    over the document's hash, and the signers must all be roots of one anchor
+    whose threshold they meet.  Which anchor the document names is read only
+    afterwards (:func:`_check_named_anchor`).
+    """
+    roots: dict[bytes, SigningPublicKey] = {}
+    for verified in anchors.anchors:
+        roots.update(verified.anchor.root_keys)
+    try:
+        signers = signed.verify_signers(roots)
+    except UnknownKey as exc:
+        raise UnknownKey(f"{exc.message}: no trust anchor in the chain lists it") from exc
+    candidates = [v.anchor for v in anchors.anchors if signers <= v.anchor.root_keys.keys()]
+    if not candidates:
+        raise UnknownKey("the directory's signers are not all roots of one trust anchor")
+    if not any(len(signers) >= anchor.threshold for anchor in candidates):
+        best = max(candidates, key=lambda anchor: len(signers) - anchor.threshold)
+        require_threshold(signers, best.root_keys, best.threshold, "directory")
+    return signers
+
+
+def _check_named_anchor(signers: frozenset[bytes], anchor: VerifiedAnchor, serial: int) -> None:
+    """DIR-8 step 4: the anchor the document names is one whose roots signed it."""
+    roots = anchor.anchor.root_keys
+    for key_id in sorted(signers):
+        if key_id not in roots:
+            raise UnknownKey(
+                f"directory {serial} signed by {key_id.hex()}, not a root key of trust anchor "
+                f"{anchor.serial}, the one it names"
+            )
+    require_threshold(signers, roots, anchor.anchor.threshold, f"directory {serial}")
+
+
+def _check_roots_unused(document: DirectoryDocument, anchor: VerifiedAnchor) -> None:
+    """DIR-4: no root key of the anchor is a principal's key, as such or in X25519 form."""
+    for root in anchor.anchor.roots:
+        raw = root.key.raw
+        if document.owner(root.key_id) is not None or document.owner_of_key(raw) is not None:
+            raise InvalidPeerKey(f"root key {root.key_id.hex()} is also a principal's key")
+        converted = document.owner_of_key(primitives.ed25519_public_key_to_x25519(raw))
+        if converted is not None and not converted.is_signing:
+            raise InvalidPeerKey(
+                f"root key {root.key_id.hex()} in X25519 form is an encryption key of "
+                f"{converted.entry.principal} (KEY-3)"
+            )
+
+
 def _authenticate(data: bytes, anchors: AnchorChain, policy: DirectoryPolicy) -> VerifiedDirectory:
     """DIR-8 steps 1 to 6: everything but the link to earlier versions and freshness."""
     if not isinstance(anchors, AnchorChain):
         raise UsageError("anchors must be an AnchorChain")
     signed = SignedDocument.decode(DIRECTORY_KIND, data)
+    signers = _check_signatures(signed, anchors)
     value = decode_value(signed.document)
     anchor_hash, serial = read_header(Fields(value, "directory"))
     anchor = anchors.find(anchor_hash)
-    signers = signed.verify_signers(anchor.anchor.root_keys)
-    require_threshold(
-        signers, anchor.anchor.root_keys, anchor.anchor.threshold, f"directory {serial}"
-    )
+    _check_named_anchor(signers, anchor, serial)
     document = DirectoryDocument.from_value(value)
-    for root in anchor.anchor.roots:
-        if document.owner(root.key_id) is not None:
-            raise InvalidPeerKey(f"root key {root.key_id.hex()} is also a principal's key")
+    _check_roots_unused(document, anchor)
     successor = anchors.next_after(anchor)
     if document.issued < anchor.issued or (
         successor is not None and document.issued >= successor.issued
@@ -258,11 +318,14 @@ def _authenticate(data: bytes, anchors: AnchorChain, policy: DirectoryPolicy) ->
 
 
 def _link(chain: Sequence[VerifiedDirectory]) -> None:
+    """DIR-8 step 7 along consecutive versions, remembering every key listed (DIR-16)."""
+    listed: set[bytes] = set()
     for i in range(1, len(chain)):
         old, new = chain[i - 1], chain[i]
         if new.anchor.serial < old.anchor.serial:
             raise BrokenChain(f"directory {new.serial} goes back to an older trust anchor")
-        check_successor(old.document, old.hash, new.document)
+        check_successor(old.document, old.hash, new.document, listed_before=listed)
+        listed.update(old.document.listed_keys)
 
 
 def verify_directory(
