@@ -39,6 +39,7 @@ from ncb_relay.errors import (
     Replay,
     Rollback,
     StaleMessage,
+    StorageError,
     UnknownKey,
     UnsupportedSuite,
     UnsupportedVersion,
@@ -103,11 +104,15 @@ MESSAGE_CODES: dict[type[NcbRelayError], str] = {
     DisseminationForbidden: "dissemination-forbidden",
 }
 
+# the relay's own store (ncb_relay.relay.storage): a local fault, never on the wire
+STORAGE_CODES: dict[type[NcbRelayError], str] = {StorageError: "storage"}
+
 PARENTS: dict[type[NcbRelayError], type[NcbRelayError]] = {
     **dict.fromkeys(MESSAGE_CODES, ProtocolError),
     **{cls: ProtocolError for cls in DIRECTORY_CODES if cls is not DirectoryExpired},
     DirectoryExpired: FreshnessError,
     UsageError: NcbRelayError,
+    StorageError: NcbRelayError,
     KeystoreError: NcbRelayError,
     **{cls: KeystoreError for cls in KEYSTORE_CODES if cls is not KeystoreError},
     ProtocolError: NcbRelayError,
@@ -159,7 +164,7 @@ def test_wire_codes_are_the_catalogue_codes() -> None:
         assert cls.code == code == cls("x").wire_code
     for cls, code in MESSAGE_CODES.items():
         assert cls.code == code == cls("x").wire_code
-    for cls, code in KEYSTORE_CODES.items():
+    for cls, code in (KEYSTORE_CODES | STORAGE_CODES).items():
         assert cls.code == code
         assert not issubclass(cls, (ProtocolError, UsageError))
 
@@ -170,7 +175,13 @@ def test_every_class_has_its_own_code() -> None:
     assert (
         len(set(codes))
         == len(codes)
-        == (16 + len(KEYSTORE_CODES) + len(DIRECTORY_CODES) + len(MESSAGE_CODES))
+        == (
+            16
+            + len(KEYSTORE_CODES)
+            + len(STORAGE_CODES)
+            + len(DIRECTORY_CODES)
+            + len(MESSAGE_CODES)
+        )
     )
     assert all(code == code.lower() and " " not in code for code in codes)
     assert set(WIRE_CODES.values()) | {"usage"} <= set(codes)

@@ -10,9 +10,25 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ncb_relay"
-ADAPTERS = {"cli", "keystore"}  # client, server and storage adapters join this set as they land
+ADAPTERS = {"cli", "keystore", "relay"}  # client, server, storage adapters join as they land
+ADAPTERS |= {  # the administrators' commands, run by cli (spec/directory.md, "Command line")
+    "admin_anchor",
+    "admin_directory",
+    "admin_display",
+    "admin_exports",
+    "admin_files",
+    "admin_keys",
+    "admin_keystores",
+    "admin_options",
+    "admin_principals",
+    "admin_root",
+    "admin_signing",
+    "admin_times",
+    "admin_verify",
+}
 ALLOWED_EXTERNAL = {
     "__future__",
+    "base64",
     "collections",
     "dataclasses",
     "enum",

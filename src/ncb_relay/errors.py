@@ -13,6 +13,7 @@ the boundary with ``raise X(...) from exc`` and never escape on their own.
     │   ├── KeystoreUnsupported         unknown version, KDF cost out of bounds    "keystore-unsupported"
     │   ├── KeystoreLocked              wrong passphrase or altered file (alike)   "keystore-locked"
     │   └── KeystoreExists              refused to overwrite an existing file      "keystore-exists"
+    ├── StorageError                    the relay's own store cannot do its work   "storage"
     └── ProtocolError                   untrusted input was rejected
         ├── MalformedInput              not the canonical encoding / wrong shape   "malformed"
         ├── LimitExceeded               a size or count limit was hit              "limit-exceeded"
@@ -42,6 +43,10 @@ kept apart from faults of a remote peer (``ProtocolError``).  Keystore errors
 (spec/keystore.md) concern a principal's own files and never go on the wire;
 ``KeystoreLocked`` deliberately does not say whether the passphrase or the file
 was at fault.
+``StorageError`` (ncb_relay.relay.storage) is a local fault of a relay's own
+store: an I/O error, a full disk, a corrupt database or one written by a newer
+version, a closed store. A relay answers it as unavailable and never shows its
+message to a peer; a message id reused with other bytes is ``Replay``.
 The directory errors (spec/directory.md) refuse a signed directory or trust
 anchor; envelope key look-ups in a directory only ever raise ``UnknownKey`` or
 ``BindingMismatch`` (ERR-1).
@@ -86,6 +91,7 @@ __all__ = [
     "Replay",
     "Rollback",
     "StaleMessage",
+    "StorageError",
     "UnknownKey",
     "UnsupportedSuite",
     "UnsupportedVersion",
@@ -142,6 +148,12 @@ class KeystoreExists(KeystoreError):
     """The target file exists and overwriting it was not asked for."""
 
     code = "keystore-exists"
+
+
+class StorageError(NcbRelayError):
+    """A relay's store failed or refused to open (a local fault); never shown to a peer."""
+
+    code = "storage"
 
 
 class ProtocolError(NcbRelayError):

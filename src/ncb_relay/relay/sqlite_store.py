@@ -1,0 +1,311 @@
+"""The embedded mailbox store: SQLite in WAL mode with group commit.
+
+Theory of operation.  One connection does all the work.  Every call becomes a
+job for :class:`~ncb_relay.relay.group_commit.GroupCommitter`, whose writer
+runs concurrent jobs in one ``BEGIN IMMEDIATE`` transaction, each inside its
+own savepoint, and commits once (:func:`execute_batch`): with
+``synchronous=FULL`` that is one fsync for the whole batch, and no caller
+hears back before it.  ``accept`` therefore returns only for envelopes that
+are durable.  Reads go through the same queue; they are cheap, and one
+connection used by one thread at a time needs no locking of its own.  A job
+that raises a library error (``Replay``) rolls back its savepoint only; if the
+transaction itself fails, every job in it fails with ``StorageError``, and no
+sqlite3 exception ever leaves the store.
+
+Queries and the indexes they use (``tests/test_relay_storage.py`` checks each
+plan with ``EXPLAIN QUERY PLAN`` and counts SQLite VM steps, so that neither
+fetch nor purge does more work as other messages pile up):
+
+- dedupe look-up and acknowledge: ``messages_by_id`` (unique on message_id);
+  acknowledge then deletes through ``deliveries_by_message`` (message, mailbox).
+- accept: the ``mailboxes`` primary key for the next position; inserts.
+- fetch, new deliveries: ``deliveries_fresh``, a partial covering index on
+  (mailbox, position, ...) of the copies never handed out; a seek to the
+  cursor, then at most ``limit`` steps (plus expired copies not yet purged).
+- fetch, redeliveries: ``deliveries_leased``, a partial covering index on
+  (mailbox, lease_until, ...) of the copies handed out before; a range scan
+  over this mailbox's expired leases only, sorted by position.  Neither part
+  steps over messages that are merely stored or currently leased, and
+  ``INDEXED BY`` pins both plans.
+- purge: ``messages_by_expiry`` for the oldest expired messages, then
+  ``deliveries_by_message`` for their copies.
+- queue depth: a count over the primary-key range of one mailbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from functools import partial
+
+import anyio
+
+from ..errors import NcbRelayError, Replay, StorageError, UsageError
+from .group_commit import CommitStatistics, GroupCommitter, Job, fail_all
+from .sqlite_schema import open_database, translate
+from .storage import (
+    MAX_FETCH,
+    Acceptance,
+    Batch,
+    Delivery,
+    Purge,
+    Submission,
+    check_fetch,
+    check_mailbox,
+    check_message_ids,
+    check_now,
+    check_purge,
+)
+
+__all__ = ["SqliteMailboxStore", "execute_batch", "open_sqlite_store"]
+
+DEDUPE = "SELECT sender, message_hash, data_digest, accepted_at FROM messages WHERE message_id = ?"
+INSERT_MESSAGE = (
+    "INSERT INTO messages"
+    " (message_id, sender, message_hash, data_digest, expires, accepted_at, data)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+NEXT_POSITION = (
+    "INSERT INTO mailboxes (mailbox, last_position) VALUES (?, 1)"
+    " ON CONFLICT (mailbox) DO UPDATE SET last_position = last_position + 1"
+    " RETURNING last_position"
+)
+INSERT_DELIVERY = "INSERT INTO deliveries (mailbox, position, message, expires) VALUES (?, ?, ?, ?)"
+FETCH = """
+WITH chosen (position) AS (
+    SELECT position FROM (
+        SELECT position FROM deliveries INDEXED BY deliveries_fresh
+        WHERE mailbox = :mailbox AND lease_until IS NULL AND position > :after
+          AND expires > :now
+        ORDER BY position LIMIT :limit)
+    UNION
+    SELECT position FROM (
+        SELECT position FROM deliveries INDEXED BY deliveries_leased
+        WHERE mailbox = :mailbox AND lease_until IS NOT NULL
+          AND lease_until <= :now AND expires > :now
+        ORDER BY position LIMIT :limit)
+)
+SELECT d.position, d.attempts, m.sender, m.message_id, m.message_hash, m.accepted_at,
+       m.expires, m.data
+FROM chosen
+JOIN deliveries AS d ON d.mailbox = :mailbox AND d.position = chosen.position
+JOIN messages AS m ON m.id = d.message
+ORDER BY d.position LIMIT :limit
+"""
+LEASE = (
+    "UPDATE deliveries SET lease_until = ?, attempts = attempts + 1"
+    " WHERE mailbox = ? AND position = ?"
+)
+MESSAGE_ROW = "SELECT id FROM messages WHERE message_id = ?"
+ACKNOWLEDGE = "DELETE FROM deliveries WHERE message = ? AND mailbox = ?"
+DROP_BYTES = (
+    "UPDATE messages SET data = NULL"
+    " WHERE id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message = ?)"
+)
+EXPIRED = "SELECT id FROM messages WHERE expires <= ? ORDER BY expires LIMIT ?"
+PURGE_DELIVERIES = "DELETE FROM deliveries WHERE message = ?"
+PURGE_MESSAGE = "DELETE FROM messages WHERE id = ?"
+QUEUE_DEPTH = "SELECT count(*) FROM deliveries WHERE mailbox = ?"
+QUEUE_DEPTHS = "SELECT mailbox, count(*) FROM deliveries GROUP BY mailbox"
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def accept(connection: sqlite3.Connection, submission: Submission, now: int) -> Acceptance:
+    found = connection.execute(DEDUPE, (submission.message_id,)).fetchone()
+    digest = _digest(submission.data)
+    if found is not None:
+        sender, message_hash, data_digest, accepted_at = found
+        if sender == submission.sender and data_digest == digest:
+            return Acceptance(sender, submission.message_id, message_hash, accepted_at)
+        raise Replay("this message id is already held for another message")
+    cursor = connection.execute(
+        INSERT_MESSAGE,
+        (
+            submission.message_id,
+            submission.sender,
+            submission.message_hash,
+            digest,
+            submission.expires,
+            now,
+            submission.data,
+        ),
+    )
+    message = cursor.lastrowid
+    for mailbox in submission.recipients:
+        (position,) = connection.execute(NEXT_POSITION, (mailbox,)).fetchone()
+        connection.execute(INSERT_DELIVERY, (mailbox, position, message, submission.expires))
+    return Acceptance(submission.sender, submission.message_id, submission.message_hash, now)
+
+
+def fetch(
+    connection: sqlite3.Connection, mailbox: str, *, after: int, limit: int, lease: int, now: int
+) -> Batch:
+    rows = connection.execute(
+        FETCH, {"mailbox": mailbox, "after": after, "now": now, "limit": limit}
+    ).fetchall()
+    connection.executemany(LEASE, [(now + lease, mailbox, row[0]) for row in rows])
+    deliveries = []
+    for position, attempts, sender, message_id, message_hash, accepted_at, expires, data in rows:
+        if data is None:
+            raise StorageError("a queued message has lost its bytes")
+        deliveries.append(
+            Delivery(
+                position, sender, message_id, message_hash, accepted_at, expires, attempts + 1, data
+            )
+        )
+    cursor = max([after, *(delivery.position for delivery in deliveries)])
+    return Batch(tuple(deliveries), cursor)
+
+
+def acknowledge(connection: sqlite3.Connection, mailbox: str, message_ids: Sequence[bytes]) -> None:
+    for message_id in message_ids:
+        row = connection.execute(MESSAGE_ROW, (message_id,)).fetchone()
+        if row is None:
+            continue
+        if connection.execute(ACKNOWLEDGE, (row[0], mailbox)).rowcount:
+            connection.execute(DROP_BYTES, (row[0], row[0]))
+
+
+def purge_expired(connection: sqlite3.Connection, now: int, limit: int) -> Purge:
+    expired = [(row[0],) for row in connection.execute(EXPIRED, (now, limit))]
+    undelivered = connection.executemany(PURGE_DELIVERIES, expired).rowcount if expired else 0
+    connection.executemany(PURGE_MESSAGE, expired)
+    return Purge(len(expired), undelivered)
+
+
+def queue_depth(connection: sqlite3.Connection, mailbox: str) -> int:
+    (count,) = connection.execute(QUEUE_DEPTH, (mailbox,)).fetchone()
+    return int(count)
+
+
+def queue_depths(connection: sqlite3.Connection) -> dict[str, int]:
+    return {mailbox: int(count) for mailbox, count in connection.execute(QUEUE_DEPTHS)}
+
+
+def execute_batch(connection: sqlite3.Connection, batch: Sequence[Job]) -> None:
+    """Run ``batch`` in one transaction, each job in a savepoint; commit once."""
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            connection.execute("SAVEPOINT job")
+            try:
+                job.result = job.operation()
+            except NcbRelayError as exc:
+                job.error = exc
+                connection.execute("ROLLBACK TO job")
+            except sqlite3.Error as exc:
+                job.error = StorageError(f"the store failed: {exc}")
+                job.error.__cause__ = exc
+                connection.execute("ROLLBACK TO job")
+            connection.execute("RELEASE job")
+        connection.execute("COMMIT")
+    except Exception as exc:  # sqlite3.Error outside a job, or a bug: never leave it open
+        if connection.in_transaction:
+            with suppress(sqlite3.Error):  # the failure above is the news; this adds nothing
+                connection.execute("ROLLBACK")
+        fail_all(batch, f"the transaction failed: {exc}", exc)
+
+
+class SqliteMailboxStore:
+    """A :class:`~ncb_relay.relay.storage.MailboxStore` in one SQLite file.
+
+    Made by :func:`open_sqlite_store`, which owns its writer task and connection.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, committer: GroupCommitter) -> None:
+        self._connection = connection
+        self._committer = committer
+
+    def statistics(self) -> CommitStatistics:
+        """How many jobs ran in how many transactions (for tests and metrics)."""
+        return self._committer.statistics()
+
+    async def accept(self, submission: Submission, *, now: int) -> Acceptance:
+        if not isinstance(submission, Submission):
+            raise UsageError("accept takes a Submission")
+        check_now(now)
+        operation = partial(accept, self._connection, submission, now)
+        return await self._committer.submit(operation, size=len(submission.data))
+
+    async def fetch(
+        self, mailbox: str, *, after: int = 0, limit: int, lease: int, now: int
+    ) -> Batch:
+        check_fetch(mailbox, after, limit, lease, now)
+        operation = partial(
+            fetch, self._connection, mailbox, after=after, limit=limit, lease=lease, now=now
+        )
+        return await self._committer.submit(operation)
+
+    async def acknowledge(self, mailbox: str, message_ids: Sequence[bytes]) -> None:
+        check_mailbox(mailbox)
+        ids = check_message_ids(message_ids)
+        if ids:
+            await self._committer.submit(partial(acknowledge, self._connection, mailbox, ids))
+
+    async def purge_expired(self, *, now: int, limit: int = MAX_FETCH) -> Purge:
+        check_purge(now, limit)
+        return await self._committer.submit(partial(purge_expired, self._connection, now, limit))
+
+    async def queue_depth(self, mailbox: str) -> int:
+        check_mailbox(mailbox)
+        return await self._committer.submit(partial(queue_depth, self._connection, mailbox))
+
+    async def queue_depths(self) -> Mapping[str, int]:
+        return await self._committer.submit(partial(queue_depths, self._connection))
+
+
+@asynccontextmanager
+async def open_sqlite_store(
+    path: str | os.PathLike[str],
+    *,
+    max_batch: int = 256,
+    max_batch_bytes: int = 32 * 1024 * 1024,
+    max_pending: int = 4096,
+    busy_timeout_ms: int = 5000,
+) -> AsyncIterator[SqliteMailboxStore]:
+    """Open the store at ``path`` (created and migrated if needed) for the block.
+
+    ``max_batch`` and ``max_batch_bytes`` bound one transaction (a batch stops
+    growing once it holds either); ``max_pending`` bounds the jobs waiting for
+    the writer.  Leaving the block finishes every queued job, then closes the
+    file; afterwards every call raises :class:`StorageError`.
+    """
+    for name, value in (
+        ("max_batch", max_batch),
+        ("max_batch_bytes", max_batch_bytes),
+        ("max_pending", max_pending),
+        ("busy_timeout_ms", busy_timeout_ms),
+    ):
+        if type(value) is not int or value < 1:
+            raise UsageError(f"{name} must be a positive int")
+    limiter = anyio.CapacityLimiter(1)
+    opener = partial(open_database, path, busy_timeout_ms=busy_timeout_ms)
+    connection = await anyio.to_thread.run_sync(opener, limiter=limiter)
+    try:
+        committer = GroupCommitter(
+            partial(execute_batch, connection),
+            limiter=limiter,
+            max_jobs=max_batch,
+            max_bytes=max_batch_bytes,
+            max_pending=max_pending,
+        )
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(committer.run)
+            try:
+                yield SqliteMailboxStore(connection, committer)
+            except Exception as exc:  # re-raised below as itself, not in an exception group
+                failure = exc
+            finally:
+                committer.close()
+        if failure is not None:
+            raise failure
+    finally:
+        with anyio.CancelScope(shield=True), translate("cannot close the store"):
+            await anyio.to_thread.run_sync(connection.close, limiter=limiter)
