@@ -18,16 +18,15 @@ old, and it is not being delivered, only proven.
 
 from __future__ import annotations
 
-from ._construct import NoPublicConstructor
 from .directory import KeyDirectory
-from .envelope import Disclosure, RoutedEnvelope, authenticate, open_payload
+from .envelope import Disclosure, SignedMessage, authenticate, open_payload
 from .errors import UsageError
-from .header import DEFAULT_LIMITS, EnvelopeLimits, Header, parse_envelope
+from .header import DEFAULT_LIMITS, EnvelopeLimits, parse_envelope
 
 __all__ = ["DisclosedMessage", "verify_disclosure"]
 
 
-class DisclosedMessage(metaclass=NoPublicConstructor):
+class DisclosedMessage(SignedMessage):
     """A message proven to come from its sender; only :func:`verify_disclosure` makes one.
 
     Unlike a :class:`~ncb_relay.envelope.VerifiedEnvelope` it says nothing
@@ -35,35 +34,7 @@ class DisclosedMessage(metaclass=NoPublicConstructor):
     party that verified it.
     """
 
-    __slots__ = ("body", "routed")
-
-    def __init__(self, routed: RoutedEnvelope, body: bytes) -> None:
-        self.routed = routed
-        self.body = body
-
-    @property
-    def header(self) -> Header:
-        return self.routed.header
-
-    @property
-    def message_id(self) -> bytes:
-        return self.routed.header.message_id
-
-    @property
-    def message_hash(self) -> bytes:
-        return self.routed.message_hash
-
-    @property
-    def sender(self) -> str:
-        return self.routed.header.sender
-
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        return self.routed.header.recipient_ids
-
-    @property
-    def created(self) -> int:
-        return self.routed.header.created
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"DisclosedMessage(id={self.message_id.hex()}, sender={self.sender!r})"

@@ -61,6 +61,7 @@ __all__ = [
     "Disclosure",
     "RoutedEnvelope",
     "SealedEnvelope",
+    "SignedMessage",
     "VerifiedEnvelope",
     "open_envelope",
     "seal",
@@ -253,27 +254,19 @@ class RoutedEnvelope(metaclass=NoPublicConstructor):
         return f"RoutedEnvelope(id={self.message_id.hex()}, sender={self.sender!r})"
 
 
-class VerifiedEnvelope(metaclass=NoPublicConstructor):
-    """A message that passed every check for one recipient.
+class SignedMessage(metaclass=NoPublicConstructor):
+    """A message whose sender's signatures were verified, with its body.
 
-    Only :func:`open_envelope` makes one.
+    The common part of :class:`VerifiedEnvelope` (opened by a recipient) and
+    :class:`~ncb_relay.disclosure.DisclosedMessage` (verified from a
+    disclosure); neither has a public constructor.
     """
 
-    __slots__ = ("_content_key", "body", "routed")
+    __slots__ = ("body", "routed")
 
-    def __init__(self, routed: RoutedEnvelope, body: bytes, content_key: bytes) -> None:
+    def __init__(self, routed: RoutedEnvelope, body: bytes) -> None:
         self.routed = routed
         self.body = body
-        self._content_key = content_key
-
-    def disclose(self) -> Disclosure:
-        """The envelope and its content key, for a third party to verify (DISC-1).
-
-        Whoever holds the result can read the body and prove that the sender
-        signed it for exactly the listed recipients; hand it only to parties
-        entitled to the body (a court, or a bureau the message is forwarded to).
-        """
-        return Disclosure(self.routed.data, self._content_key)
 
     @property
     def header(self) -> Header:
@@ -310,6 +303,28 @@ class VerifiedEnvelope(metaclass=NoPublicConstructor):
     @property
     def reply_to(self) -> bytes | None:
         return self.routed.header.reply_to
+
+
+class VerifiedEnvelope(SignedMessage):
+    """A message that passed every check for one recipient.
+
+    Only :func:`open_envelope` makes one.
+    """
+
+    __slots__ = ("_content_key",)
+
+    def __init__(self, routed: RoutedEnvelope, body: bytes, content_key: bytes) -> None:
+        super().__init__(routed, body)
+        self._content_key = content_key
+
+    def disclose(self) -> Disclosure:
+        """The envelope and its content key, for a third party to verify (DISC-1).
+
+        Whoever holds the result can read the body and prove that the sender
+        signed it for exactly the listed recipients; hand it only to parties
+        entitled to the body (a court, or a bureau the message is forwarded to).
+        """
+        return Disclosure(self.routed.data, self._content_key)
 
     def require_reply_to(self, request: VerifiedEnvelope | SealedEnvelope) -> None:
         """Raise :class:`BindingMismatch` unless this message answers ``request`` (BIND-2)."""
