@@ -743,7 +743,7 @@ def test_a_file_that_appears_after_the_check_is_not_overwritten(
         write(path, make_keyring(principal="MA.ncb-rabat"))
     assert path.read_bytes() == before
     assert files_in(tmp_path) == ["keys.ncbk"]
-    with pytest.raises(KeystoreError, match="cannot create"):
+    with pytest.raises(KeystoreError, match="cannot write keystore"):
         write(tmp_path / "no-such-directory" / "keys.ncbk", make_keyring())
 
 

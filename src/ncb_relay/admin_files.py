@@ -20,12 +20,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from . import codec
+from .atomic_file import write_atomically
 from .directory_document import DOCUMENT_LIMITS
 from .errors import LimitExceeded, MalformedInput, NcbRelayError, UsageError
 from .signatures import ANCHOR_KIND, DIRECTORY_KIND, SignedDocument
@@ -46,10 +46,6 @@ __all__ = [
 PUBLIC_MODE = 0o644
 MAX_SIGNED_BYTES = DIRECTORY_KIND.outer_limits.max_bytes
 MAX_JSON_BYTES = 1024 * 1024
-
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def _reason(exc: OSError) -> str:
@@ -88,14 +84,6 @@ def check_free(path: str | os.PathLike[str], *, force: bool) -> None:
         raise UsageError(f"{os.fspath(path)} exists; pass --force to replace it")
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_bytes(
     path: str | os.PathLike[str],
     data: bytes,
@@ -111,35 +99,12 @@ def write_bytes(
     exists = f"{target} exists; {refusal}"
     if not replace and os.path.lexists(target):
         raise UsageError(exists)
-    temporary = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
     try:
-        fd = os.open(
-            temporary,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC,
-            PUBLIC_MODE,
-        )
-    except OSError as exc:
-        raise UsageError(f"cannot create a file beside {target}: {_reason(exc)}") from exc
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if replace:
-            os.replace(temporary, target)
-        else:
-            os.link(temporary, target)  # fails if anything is at the target by now
-        _fsync_directory(target.parent)
-    except FileExistsError as exc:
+        write_atomically(target, data, mode=PUBLIC_MODE, exact_mode=False, replace=replace)
+    except FileExistsError as exc:  # something appeared at the target meanwhile
         raise UsageError(exists) from exc
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {_reason(exc)}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
 
 
 def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:

@@ -17,13 +17,12 @@ writers to one keystore are not coordinated: keep one administrator per file.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import secrets
 import stat
 from pathlib import Path
 
+from .atomic_file import write_atomically
 from .errors import KeystoreCorrupt, KeystoreError, KeystoreExists
 from .keyring import (
     DEFAULT_KDF,
@@ -45,7 +44,6 @@ FILE_MODE = 0o600
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
@@ -100,49 +98,15 @@ def _check_target(path: Path, *, overwrite: bool) -> None:
         raise KeystoreError(f"{path} exists and is not a regular file")
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomically(path: Path, data: bytes, *, overwrite: bool) -> None:
     """KS-14, KS-15: a new 0600 file, flushed, then renamed (or linked) into place."""
     _check_target(path, overwrite=overwrite)
-    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     try:
-        fd = os.open(
-            temporary,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC,
-            FILE_MODE,
-        )
-    except OSError as exc:
-        raise KeystoreError(f"cannot create a file beside {path}: {_reason(exc)}") from exc
-    try:
-        try:
-            os.fchmod(fd, FILE_MODE)  # the umask may have taken bits away; set exactly 0600
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            # rename replaces a symlink that appeared since the check; it never writes through it
-            os.replace(temporary, path)
-        else:
-            os.link(temporary, path)  # fails if anything, even a dangling link, is at path
-            os.unlink(temporary)
-        _fsync_directory(path.parent)
+        write_atomically(path, data, mode=FILE_MODE, exact_mode=True, replace=overwrite)
     except FileExistsError as exc:
         raise KeystoreExists(f"{path} exists; pass overwrite=True to replace it") from exc
     except OSError as exc:
         raise KeystoreError(f"cannot write keystore {path}: {_reason(exc)}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
 
 
 def write_keystore(
