@@ -1,0 +1,146 @@
+"""The relay's ASGI application (spec/relay-api.md): ``create_app``.
+
+The application is Starlette on anyio, so it runs under trio and asyncio
+servers alike.  It holds no server, no configuration file and no clock of its
+own: the runner passes the relay id, a directory provider, an open mailbox
+store, a clock and the limits.  Every route comes from :data:`.routes.ENDPOINTS`;
+each handler runs inside :func:`_guarded`, which turns every failure into a
+problem+json answer (no stack trace, no message), counts it, and times the
+request.  Unknown paths and methods are answered the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..errors import NcbRelayError
+from ..identity import check_principal_id
+from ..request_auth import NonceCache, RequestVerifier
+from .app_settings import AppSettings
+from .context import DirectoryProvider, RelayContext
+from .mailbox_signals import MailboxSignals
+from .metrics import RelayMetrics
+from .openapi import openapi_document
+from .problems import Problem, problem_response, relay_problem
+from .rate_limit import RateLimiter
+from .routes import ENDPOINTS, Endpoint
+from .storage import MailboxStore
+
+__all__ = ["create_app", "relay_context"]
+
+log = logging.getLogger("ncb_relay.relay.app")
+
+
+def _guarded(endpoint: Endpoint, ctx: RelayContext) -> Callable[[Request], object]:
+    async def run(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await endpoint.handler(request, ctx)
+        except Problem as problem:
+            response = problem_response(problem)
+        except NcbRelayError as exc:
+            own = relay_problem(exc)
+            if own is None:
+                log.error("unexpected library error in %s: %s", endpoint.name, exc.code)
+            response = problem_response(own or Problem(500, "internal"))
+        except Exception:
+            log.exception("unhandled error in %s", endpoint.name)
+            response = problem_response(Problem(500, "internal"))
+        if response.status_code >= 400:
+            code = json.loads(bytes(response.body)).get("code", "internal")
+            ctx.metrics.rejections.labels(code, str(response.status_code)).inc()
+        ctx.metrics.latency.labels(endpoint.name).observe(time.perf_counter() - started)
+        return response
+
+    return run
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    code = {404: "not-found", 405: "method-not-allowed"}.get(status, "internal")
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    return problem_response(Problem(status if code != "internal" else 500, code, headers))
+
+
+def relay_context(
+    *,
+    relay_id: str,
+    directory: DirectoryProvider,
+    store: MailboxStore,
+    clock: Callable[[], int],
+    settings: AppSettings | None = None,
+    nonces: NonceCache | None = None,
+    metrics: RelayMetrics | None = None,
+) -> RelayContext:
+    """Everything one relay application shares; see :func:`create_app`."""
+    settings = settings or AppSettings()
+    check_principal_id(relay_id)
+    if nonces is None:
+        nonces = NonceCache(
+            since=clock(), max_skew=settings.request_skew, max_entries=settings.max_nonces
+        )
+    verifier = RequestVerifier(relay=relay_id, directory=directory(), nonces=nonces)
+    return RelayContext(
+        relay_id=relay_id,
+        directory=directory,
+        store=store,
+        clock=clock,
+        settings=settings,
+        verifier=verifier,
+        signals=MailboxSignals(max_waiters=settings.max_long_polls),
+        rates=RateLimiter(per_second=settings.rate_per_second, burst=settings.rate_burst),
+        metrics=metrics or RelayMetrics(),
+    )
+
+
+def create_app(
+    *,
+    relay_id: str,
+    directory: DirectoryProvider,
+    store: MailboxStore,
+    clock: Callable[[], int],
+    settings: AppSettings | None = None,
+    nonces: NonceCache | None = None,
+    metrics: RelayMetrics | None = None,
+) -> Starlette:
+    """The relay's ASGI app for ``relay_id``.
+
+    ``directory`` returns the current directory version each time it is
+    called (a :class:`~ncb_relay.VerifiedDirectory` in production; its signed
+    bytes are served at ``/v1/directory``).  ``store`` is an open
+    :class:`~.storage.MailboxStore`, owned by the caller.  ``clock`` returns
+    whole seconds since the epoch.  ``nonces`` is the request nonce memory;
+    by default a new one that starts now and refuses requests dated before
+    ``now + request_skew`` (AUTH-12; pass ``NonceCache(since=None)`` only for
+    a relay that never served before).  ``metrics`` are also exposed on
+    ``app.state.metrics`` for :func:`.metrics.metrics_app`.
+    """
+    ctx = relay_context(
+        relay_id=relay_id,
+        directory=directory,
+        store=store,
+        clock=clock,
+        settings=settings,
+        nonces=nonces,
+        metrics=metrics,
+    )
+    routes = [Route(e.path, _guarded(e, ctx), methods=[e.method], name=e.name) for e in ENDPOINTS]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception, Exception: _http_exception},
+    )
+    app.state.context = ctx
+    app.state.metrics = ctx.metrics
+    app.state.openapi = json.dumps(
+        openapi_document(ENDPOINTS, relay_id=relay_id), separators=(",", ":")
+    ).encode()
+    return app

@@ -1,0 +1,60 @@
+"""The relay application's settings: every limit the HTTP interface enforces (API-24).
+
+These are plain validated values; the operator's configuration file (the
+server runtime's concern) maps onto them.  Defaults are the spec's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+from ..freshness import FreshnessPolicy
+from ..header import MAX_TTL, EnvelopeLimits
+from ..request_auth import DEFAULT_REQUEST_SKEW, MAX_REQUEST_SKEW
+from .storage import MAX_FETCH
+
+__all__ = ["AppSettings"]
+
+
+def _check(name: str, value: object, low: int, high: int) -> None:
+    if type(value) is not int or not low <= value <= high:
+        raise UsageError(f"{name} must be an int between {low} and {high}")
+
+
+@dataclass(frozen=True, slots=True)
+class AppSettings:
+    """Limits and timings of one relay application; see spec/relay-api.md, "Limits"."""
+
+    envelope_limits: EnvelopeLimits = field(default_factory=EnvelopeLimits)
+    freshness: FreshnessPolicy = field(default_factory=FreshnessPolicy)
+    request_skew: int = DEFAULT_REQUEST_SKEW
+    max_nonces: int = 1_000_000
+    max_wait: int = 30  # seconds a long-poll may wait at most
+    lease: int = 60  # seconds a fetched message stays handed out before it comes back
+    max_batch: int = 100  # messages in one fetch
+    max_ack_ids: int = 1000  # message ids in one acknowledgement
+    max_ack_body: int = 128 * 1024
+    max_long_polls: int = 4  # concurrent waiting fetches per bureau
+    rate_per_second: int = 50  # authenticated requests per bureau, sustained
+    rate_burst: int = 200  # and in a burst
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.envelope_limits, EnvelopeLimits):
+            raise UsageError("envelope_limits must be EnvelopeLimits")
+        if not isinstance(self.freshness, FreshnessPolicy):
+            raise UsageError("freshness must be a FreshnessPolicy")
+        _check("request_skew", self.request_skew, 0, MAX_REQUEST_SKEW)
+        _check("max_nonces", self.max_nonces, 1, 100_000_000)
+        _check("max_wait", self.max_wait, 0, 300)
+        _check("lease", self.lease, 1, MAX_TTL)
+        _check("max_batch", self.max_batch, 1, MAX_FETCH)
+        _check("max_ack_ids", self.max_ack_ids, 1, 100_000)
+        _check("max_ack_body", self.max_ack_body, 1024, 64 * 1024 * 1024)
+        _check("max_long_polls", self.max_long_polls, 1, 1000)
+        _check("rate_per_second", self.rate_per_second, 1, 1_000_000)
+        _check("rate_burst", self.rate_burst, 1, 10_000_000)
+
+    @property
+    def max_envelope_bytes(self) -> int:
+        return self.envelope_limits.max_envelope_bytes

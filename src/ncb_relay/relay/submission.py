@@ -1,0 +1,69 @@
+"""Submitting an envelope (API-4 to API-7).
+
+The relay authenticates the request, checks the envelope's routing against
+its directory and clock without decrypting anything (verify_routing), makes
+sure the authenticated bureau is the envelope's sender, and answers 202 only
+once the store has durably accepted the envelope.  Then it wakes every
+recipient's waiting fetches.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..envelope import verify_routing
+from ..errors import NcbRelayError
+from ..verified_directory import VerifiedDirectory
+from .context import RelayContext
+from .http_auth import authenticate
+from .problems import Problem, envelope_problem
+from .storage import Acceptance, Submission
+
+__all__ = ["ENVELOPE_MEDIA_TYPE", "acceptance_json", "submit_envelope"]
+
+ENVELOPE_MEDIA_TYPE = "application/octet-stream"
+
+
+def acceptance_json(acceptance: Acceptance) -> dict[str, object]:
+    return {
+        "sender": acceptance.sender,
+        "messageId": acceptance.message_id.hex(),
+        "messageHash": acceptance.message_hash.hex(),
+        "acceptedAt": acceptance.accepted_at,
+    }
+
+
+async def submit_envelope(request: Request, ctx: RelayContext) -> Response:
+    auth, body = await authenticate(
+        request, ctx, max_body=ctx.settings.max_envelope_bytes, media_type=ENVELOPE_MEDIA_TYPE
+    )
+    now = ctx.clock()
+    directory = ctx.current_directory()
+    try:
+        if isinstance(directory, VerifiedDirectory):
+            directory.freshness(now)
+        routed = verify_routing(
+            body,
+            directory=directory,
+            now=now,
+            policy=ctx.settings.freshness,
+            limits=ctx.settings.envelope_limits,
+        )
+    except NcbRelayError as exc:
+        raise envelope_problem(exc) from exc
+    if routed.sender != auth.principal:
+        raise Problem(403, "binding-mismatch")
+    try:
+        acceptance = await ctx.store.accept(Submission.from_routed(routed), now=now)
+    except NcbRelayError as exc:
+        raise envelope_problem(exc) from exc
+    ctx.signals.notify(routed.recipients)
+    ctx.metrics.submissions.inc()
+    return Response(
+        json.dumps(acceptance_json(acceptance), separators=(",", ":")).encode(),
+        status_code=202,
+        media_type="application/json",
+    )
