@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ncb_relay"
-ADAPTERS = {"cli", "keystore", "relay"}  # client, server, storage adapters join as they land
+ADAPTERS = {"atomic_file", "cli", "keystore", "relay"}  # client, server adapters join as they land
 ADAPTERS |= {  # the administrators' commands, run by cli (spec/directory.md, "Command line")
     "admin_anchor",
     "admin_directory",
@@ -21,6 +21,7 @@ ADAPTERS |= {  # the administrators' commands, run by cli (spec/directory.md, "C
     "admin_keystores",
     "admin_options",
     "admin_principals",
+    "admin_relay",
     "admin_root",
     "admin_signing",
     "admin_times",

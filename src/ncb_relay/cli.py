@@ -7,7 +7,7 @@
 (:mod:`ncb_relay.admin_directory`, :mod:`ncb_relay.admin_principals`), ``sign`` and
 ``merge``
 (:mod:`ncb_relay.admin_signing`), ``verify``, ``audit`` and ``show``
-(:mod:`ncb_relay.admin_verify`).
+(:mod:`ncb_relay.admin_verify`); ``relay`` (:mod:`ncb_relay.admin_relay`).
 
 Exit status: 0 on success; 1 when the work failed, after one line on stderr
 that names the command, the file at fault (if any), the problem and its error
@@ -29,6 +29,7 @@ from . import (
     admin_anchor,
     admin_directory,
     admin_keys,
+    admin_relay,
     admin_root,
     admin_signing,
     admin_verify,
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     admin_directory.register(commands)
     admin_signing.register(commands)
     admin_verify.register(commands)
+    admin_relay.register(commands)
     return parser
 
 
