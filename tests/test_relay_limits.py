@@ -81,6 +81,7 @@ async def test_a_body_within_the_limit_reaches_the_app() -> None:
     assert (status, body) == (200, b"6")
 
 
+@pytest.mark.req("API-19")
 @pytest.mark.anyio
 async def test_a_declared_oversized_body_is_refused_before_reading() -> None:
     async def never(scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,6 +119,7 @@ async def test_a_streamed_body_passing_the_limit_gets_413_even_if_the_app_catche
     assert json.loads(body)["code"] == "limit-exceeded"
 
 
+@pytest.mark.req("API-19")
 @pytest.mark.anyio
 async def test_a_body_that_never_finishes_gets_408() -> None:
     status, _, body = await _call([(b"content-length", b"10")], [b"abc", None], body_deadline=0.05)
@@ -125,6 +127,7 @@ async def test_a_body_that_never_finishes_gets_408() -> None:
     assert json.loads(body)["code"] == "limit-exceeded"
 
 
+@pytest.mark.req("API-19")
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("headers", "limits"),
@@ -142,6 +145,7 @@ async def test_oversized_headers_get_431(
     assert json.loads(body)["code"] == "limit-exceeded"
 
 
+@pytest.mark.req("API-19")
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "headers",
