@@ -295,6 +295,10 @@ class NonceCache:
     earlier than ``since + max_skew`` are refused as possible replays, and
     :attr:`ready_at` says when that stops.  Pass ``None`` only if no request
     was ever accepted by this relay before the cache was created.
+
+    ``max_entries`` bounds the whole memory; ``max_per_principal`` (None: no
+    cap of its own) bounds the live pairs of any one principal, so that one
+    principal cannot fill the memory and get every other refused (AUTH-17).
     """
 
     def __init__(
@@ -303,20 +307,36 @@ class NonceCache:
         since: int | None,
         max_skew: int = DEFAULT_REQUEST_SKEW,
         max_entries: int = DEFAULT_MAX_NONCES,
+        max_per_principal: int | None = None,
     ) -> None:
         if type(max_skew) is not int or not 0 <= max_skew <= MAX_REQUEST_SKEW:
             raise UsageError(f"max_skew must be between 0 and {MAX_REQUEST_SKEW} seconds")
         if type(max_entries) is not int or max_entries < 1:
             raise UsageError("max_entries must be a positive integer")
+        if max_per_principal is not None and (
+            type(max_per_principal) is not int or max_per_principal < 1
+        ):
+            raise UsageError("max_per_principal must be a positive integer or None")
         self.since = None if since is None else _check_time(since, "since", UsageError)
         self.max_skew = max_skew
         self.max_entries = max_entries
+        self.max_per_principal = max_per_principal
+        self._per_principal: dict[str, int] = {}
         self._latest = 0 if since is None else since  # the clock never runs backwards here
         self._forget_at: dict[tuple[str, bytes], int] = {}
         self._expiry: list[tuple[int, str, bytes]] = []
 
     def __len__(self) -> int:
         return len(self._forget_at)
+
+    def live(self, principal: str) -> int:
+        """How many pairs of ``principal`` the cache still remembers."""
+        return self._per_principal.get(principal, 0)
+
+    def principal_full(self, principal: str) -> bool:
+        """Whether ``principal`` holds as many live pairs as ``max_per_principal`` allows."""
+        cap = self.max_per_principal
+        return cap is not None and self.live(principal) >= cap
 
     @property
     def ready_at(self) -> int | None:
@@ -341,10 +361,13 @@ class NonceCache:
         self.check(principal, nonce, timestamp, now)
         self._latest = max(self._latest, now)
         self.prune()
+        if self.principal_full(principal):  # before the whole memory: it is this one's excess
+            raise LimitExceeded(f"{principal} holds {self.max_per_principal} live nonces")
         if len(self._forget_at) >= self.max_entries:
             raise LimitExceeded("the nonce cache is full of live entries")
         forget_at = timestamp + self.max_skew + 1
         self._forget_at[(principal, nonce)] = forget_at
+        self._per_principal[principal] = self.live(principal) + 1
         heapq.heappush(self._expiry, (forget_at, principal, nonce))
 
     def prune(self) -> None:
@@ -352,6 +375,11 @@ class NonceCache:
         while self._expiry and self._expiry[0][0] <= self._latest:
             _, principal, nonce = heapq.heappop(self._expiry)
             del self._forget_at[(principal, nonce)]
+            left = self._per_principal[principal] - 1
+            if left:
+                self._per_principal[principal] = left
+            else:
+                del self._per_principal[principal]
 
 
 class AuthenticatedRequest(metaclass=NoPublicConstructor):

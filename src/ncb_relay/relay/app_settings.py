@@ -56,5 +56,14 @@ class AppSettings:
         _check("rate_burst", self.rate_burst, 1, 10_000_000)
 
     @property
+    def max_nonces_per_bureau(self) -> int:
+        """Live request nonces one bureau may hold (AUTH-17).
+
+        What its rate limit lets through in the ``2 * request_skew + 1`` seconds
+        for which a nonce is remembered.
+        """
+        return self.rate_burst + self.rate_per_second * (2 * self.request_skew + 1)
+
+    @property
     def max_envelope_bytes(self) -> int:
         return self.envelope_limits.max_envelope_bytes

@@ -15,6 +15,7 @@ import json
 import re
 
 import anyio
+import anyio.lowlevel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -77,15 +78,40 @@ async def _fetch(ctx: RelayContext, mailbox: str, after: int, limit: int) -> Bat
 
 
 async def _wait_and_fetch(
-    ctx: RelayContext, mailbox: str, after: int, limit: int, wait: int
-) -> Batch:
-    with ctx.signals.waiting(mailbox), anyio.move_on_after(wait):
-        while True:
-            event = ctx.signals.current(mailbox)  # taken before the read: no wake-up is lost
-            batch = await _fetch(ctx, mailbox, after, limit)
-            if batch.deliveries:
-                return batch
-            await event.wait()
+    request: Request, ctx: RelayContext, mailbox: str, *, after: int, limit: int, wait: int
+) -> Batch | None:
+    """Wait for a batch; None if the client went away (its slot is freed, nothing is leased).
+
+    The server does not cancel a handler whose client disconnected; it only queues
+    ``http.disconnect`` for the next ``receive``.  A sibling task awaits that
+    message and ends the wait, and no lease is taken for a client known to be gone.
+    """
+    gone = False
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        scope.cancel()
+
+    with ctx.signals.waiting(mailbox):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, tg.cancel_scope)
+            with anyio.move_on_after(wait):
+                while True:
+                    event = ctx.signals.current(mailbox)  # taken before the read: none is lost
+                    batch = await _fetch(ctx, mailbox, after, limit)
+                    if batch.deliveries:
+                        tg.cancel_scope.cancel()
+                        return batch
+                    await event.wait()
+                    await anyio.lowlevel.checkpoint()  # let a queued disconnect be seen first
+                    if gone:
+                        break
+            tg.cancel_scope.cancel()
+    if gone or await request.is_disconnected():
+        return None
     return await _fetch(ctx, mailbox, after, limit)
 
 
@@ -99,9 +125,12 @@ async def fetch_mailbox(request: Request, ctx: RelayContext) -> Response:
     mailbox = auth.principal
     if wait:
         try:
-            batch = await _wait_and_fetch(ctx, mailbox, after, limit, wait)
+            waited = await _wait_and_fetch(
+                request, ctx, mailbox, after=after, limit=limit, wait=wait
+            )
         except LongPollLimit as exc:
             raise Problem(429, "limit-exceeded", {"Retry-After": "1"}) from exc
+        batch = Batch(deliveries=(), cursor=after) if waited is None else waited  # nobody reads
     else:
         batch = await _fetch(ctx, mailbox, after, limit)
     ctx.metrics.deliveries.inc(len(batch.deliveries))
