@@ -23,7 +23,7 @@ from directory_world import ANCHOR_FILE, ROOTS, T0, genesis, signed
 from ncb_relay.cli import main
 from ncb_relay.errors import ProtocolError
 from ncb_relay.relay.config import RelayConfig, config_from_mapping
-from ncb_relay.relay.launch import load_trusted_directory, run_relay
+from ncb_relay.relay.launch import RunningRelay, load_trusted_directory, run_relay
 from ncb_relay.relay.limits import Receive, Scope, Send
 from ncb_relay.relay.runtime import ListeningAddress, serve
 
@@ -344,7 +344,7 @@ async def test_run_relay_serves_the_relay_app_behind_the_limits_and_stops(tmp_pa
     stop = trio.Event()
     with trio.fail_after(GUARD * 2):
         async with trio.open_nursery() as nursery:
-            address: ListeningAddress = await nursery.start(
+            running: RunningRelay = await nursery.start(
                 lambda task_status: run_relay(
                     config,
                     clock=lambda: T0 + 60,
@@ -352,6 +352,8 @@ async def test_run_relay_serves_the_relay_app_behind_the_limits_and_stops(tmp_pa
                     shutdown_trigger=stop.wait,
                 )
             )
+            address = running.api
+            assert running.metrics is None  # off unless configured
             reply = await exchange(address, _request("GET", "/v1/health", "Connection: close\r\n"))
             assert _status(reply) == 200
             framing = "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"

@@ -1,7 +1,8 @@
 """``ncb-relay serve`` and ``ncb-relay relay ...``: running, setting up and backing up a relay.
 
 ``serve`` runs the relay node of a configuration
-(:func:`ncb_relay.relay.launch.run_relay`) on trio until SIGTERM or SIGINT.
+(:func:`ncb_relay.relay.launch.run_relay`) on trio until SIGTERM or SIGINT,
+logging JSON lines to standard error (:mod:`ncb_relay.relay.logs`).
 
 ``relay init`` writes a commented starter configuration
 (:mod:`ncb_relay.relay.config`) and the relay's keys (a keystore, as ``keys
@@ -33,8 +34,8 @@ from .identity import EncryptionKeyPair, SigningKeyPair, check_principal_id
 from .keyring import HeldEncryptionKey, Keyring
 from .lifecycle import EncryptionKeySchedule
 from .relay.config import RelayConfig, load_config
-from .relay.launch import load_trusted_directory, run_relay, wait_for_stop_signal
-from .relay.runtime import ListeningAddress
+from .relay.launch import RunningRelay, load_trusted_directory, run_relay, wait_for_stop_signal
+from .relay.logs import configure_logging
 
 __all__ = ["CONFIG_NAME", "KEYSTORE_NAME", "register", "starter_config"]
 
@@ -85,6 +86,24 @@ max_header_count = 100
 # Longest wait of a long-poll fetch, in seconds, and how many one bureau may hold.
 long_poll_max_wait = 30
 max_long_polls_per_bureau = 4
+
+[metrics]
+# Prometheus metrics at /metrics on the operator's own listener, never on the
+# bureaus' API (they name mailboxes).  Off unless a port is set; keep the host
+# on loopback or an operator-only network.
+host = "127.0.0.1"
+# port = 9464
+
+[purge]
+# Every `interval` seconds, expired messages are deleted, `batch` (at most
+# 1000) per transaction, again at once while a batch comes back full.
+interval = 60.0
+batch = 1000
+
+[log]
+# JSON lines on standard error: debug, info, warning or error.  The log never
+# holds a message body, a header value, a key or a passphrase.
+level = "info"
 """
 
 
@@ -171,10 +190,14 @@ def _backup(args: argparse.Namespace) -> int:
 
 async def _serve_until_signal(config: RelayConfig) -> None:
     async with anyio.create_task_group() as tasks:
-        address: ListeningAddress = await tasks.start(
+        running: RunningRelay = await tasks.start(
             partial(run_relay, config, shutdown_trigger=wait_for_stop_signal)
         )
-        print(f"relay {config.relay_id} serving on {address.url}; SIGTERM stops it", flush=True)
+        metrics = f"; metrics on {running.metrics.url}/metrics" if running.metrics else ""
+        print(
+            f"relay {config.relay_id} serving on {running.api.url}{metrics}; SIGTERM stops it",
+            flush=True,
+        )
     print(f"relay {config.relay_id} stopped", flush=True)
 
 
@@ -187,6 +210,7 @@ def _leaves(error: BaseException) -> list[BaseException]:
 def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     load_trusted_directory(config, now=int(time.time()))  # fail before anything starts
+    configure_logging(config.log.level)  # JSON lines on stderr
     try:
         anyio.run(_serve_until_signal, config, backend="trio")
     except BaseExceptionGroup as group:  # one failure at start-up: show it as itself

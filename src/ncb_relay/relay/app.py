@@ -27,6 +27,8 @@ from ..identity import check_principal_id
 from ..request_auth import NonceCache, RequestVerifier
 from .app_settings import AppSettings
 from .context import DirectoryProvider, RelayContext
+from .limits import RequestRefused
+from .logs import fields
 from .mailbox_signals import MailboxSignals
 from .metrics import RelayMetrics
 from .openapi import openapi_document
@@ -40,6 +42,25 @@ __all__ = ["create_app", "relay_context"]
 log = logging.getLogger("ncb_relay.relay.app")
 
 
+def _log_request(
+    request: Request, endpoint: Endpoint, status: int, code: str | None, seconds: float
+) -> None:
+    """One line per request: the event, who asked (once authenticated), what came of it."""
+    event = "refused" if status >= 400 else ("accepted" if endpoint.name == "submit" else "served")
+    log.log(
+        logging.ERROR if status == 500 else logging.WARNING if status > 500 else logging.INFO,
+        event,
+        extra=fields(
+            endpoint=endpoint.name,
+            principal=getattr(request.state, "principal", None),
+            message_id=getattr(request.state, "message_id", None),
+            status=status,
+            code=code,
+            duration_ms=round(seconds * 1000, 3),
+        ),
+    )
+
+
 def _guarded(endpoint: Endpoint, ctx: RelayContext) -> Callable[[Request], object]:
     async def run(request: Request) -> Response:
         started = time.perf_counter()
@@ -50,15 +71,20 @@ def _guarded(endpoint: Endpoint, ctx: RelayContext) -> Callable[[Request], objec
         except NcbRelayError as exc:
             own = relay_problem(exc)
             if own is None:
-                log.error("unexpected library error in %s: %s", endpoint.name, exc.code)
+                log.error("library-error", extra=fields(endpoint=endpoint.name, code=exc.code))
             response = problem_response(own or Problem(500, "internal"))
+        except RequestRefused:
+            raise  # the request-limits middleware has answered (408, 413) and counts nothing
         except Exception:
-            log.exception("unhandled error in %s", endpoint.name)
+            log.exception("server-error", extra=fields(endpoint=endpoint.name))
             response = problem_response(Problem(500, "internal"))
+        code: str | None = None
         if response.status_code >= 400:
-            code = json.loads(bytes(response.body)).get("code", "internal")
+            code = str(json.loads(bytes(response.body)).get("code", "internal"))
             ctx.metrics.rejections.labels(code, str(response.status_code)).inc()
-        ctx.metrics.latency.labels(endpoint.name).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        ctx.metrics.latency.labels(endpoint.name).observe(elapsed)
+        _log_request(request, endpoint, response.status_code, code, elapsed)
         return response
 
     return run
@@ -86,7 +112,10 @@ def relay_context(
     check_principal_id(relay_id)
     if nonces is None:
         nonces = NonceCache(
-            since=clock(), max_skew=settings.request_skew, max_entries=settings.max_nonces
+            since=clock(),
+            max_skew=settings.request_skew,
+            max_entries=settings.max_nonces,
+            max_per_principal=settings.max_nonces_per_bureau,
         )
     verifier = RequestVerifier(relay=relay_id, directory=directory(), nonces=nonces)
     return RelayContext(
@@ -134,10 +163,14 @@ def create_app(
         metrics=metrics,
     )
     routes = [Route(e.path, _guarded(e, ctx), methods=[e.method], name=e.name) for e in ENDPOINTS]
+    for route, endpoint in zip(routes, ENDPOINTS, strict=True):
+        if not endpoint.public and route.methods:
+            route.methods.discard("HEAD")  # a signed HEAD must not lease (and drop) messages
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _http_exception},
     )
+    app.router.redirect_slashes = False  # API-1: any other path is 404, never a redirect
     app.state.context = ctx
     app.state.metrics = ctx.metrics
     app.state.openapi = json.dumps(

@@ -21,7 +21,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -30,7 +30,17 @@ from ..errors import UsageError
 from ..identity import check_principal_id
 from .limits import RequestLimits
 
-__all__ = ["ENV_PREFIX", "Limits", "Listen", "RelayConfig", "config_from_mapping", "load_config"]
+__all__ = [
+    "ENV_PREFIX",
+    "Limits",
+    "Listen",
+    "Logging",
+    "MetricsListen",
+    "Purge",
+    "RelayConfig",
+    "config_from_mapping",
+    "load_config",
+]
 
 ENV_PREFIX = "NCB_RELAY_"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -69,6 +79,38 @@ class Limits(BaseModel):
         )
 
 
+class MetricsListen(BaseModel):
+    """The operator's own listener for ``/metrics``: off unless ``port`` is set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    port: int | None = Field(default=None, ge=0, le=65535)
+
+    def listen(self, main: Listen) -> Listen | None:
+        """The listener to serve metrics on (shutdown as ``main``), or ``None`` when off."""
+        if self.port is None:
+            return None
+        return main.model_copy(update={"host": self.host, "port": self.port})
+
+
+class Purge(BaseModel):
+    """How often expired messages are removed from the store, and how many per transaction."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interval: float = Field(default=60.0, gt=0, le=86400)
+    batch: int = Field(default=1000, ge=1, le=1000)
+
+
+class Logging(BaseModel):
+    """The relay's log: JSON lines on standard error, at this level and above."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
 class RelayConfig(BaseSettings):
     """The relay's settings; build it with :func:`load_config` or :func:`config_from_mapping`."""
 
@@ -88,6 +130,9 @@ class RelayConfig(BaseSettings):
     passphrase_env: str = Field(default="NCB_RELAY_PASSPHRASE", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     listen: Listen = Field(default_factory=Listen)
     limits: Limits = Field(default_factory=Limits)
+    metrics: MetricsListen = Field(default_factory=MetricsListen)
+    purge: Purge = Field(default_factory=Purge)
+    log: Logging = Field(default_factory=Logging)
 
     @classmethod
     def settings_customise_sources(

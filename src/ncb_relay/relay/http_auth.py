@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import aclosing
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..errors import LimitExceeded, NcbRelayError
 from ..request_auth import AuthenticatedRequest, authorization_field
@@ -39,19 +39,31 @@ def _declared_length(request: Request) -> int | None:
     return int(values[0])
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 once it is declared or found to exceed ``limit`` bytes."""
+def _check_declared_length(request: Request, limit: int) -> None:
     declared = _declared_length(request)
     if declared is not None and declared > limit:
         raise Problem(413, "limit-exceeded")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 once it is declared or found to exceed ``limit`` bytes.
+
+    A client that goes away before its body ends is answered ``400 malformed``
+    (nobody reads it): an ordinary refusal, not a fault of the relay.  The
+    request-limits middleware's :class:`~.limits.RequestRefused` passes through.
+    """
+    _check_declared_length(request, limit)
     chunks: list[bytes] = []
     size = 0
-    async with aclosing(request.stream()) as stream:  # closed at once when refused early
-        async for chunk in stream:
-            size += len(chunk)
-            if size > limit:
-                raise Problem(413, "limit-exceeded")
-            chunks.append(chunk)
+    try:
+        async with aclosing(request.stream()) as stream:  # closed at once when refused early
+            async for chunk in stream:
+                size += len(chunk)
+                if size > limit:
+                    raise Problem(413, "limit-exceeded")
+                chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise Problem(400, "malformed") from exc
     return b"".join(chunks)
 
 
@@ -69,9 +81,10 @@ async def authenticate(
     ctx.current_directory()
     try:
         authorization = authorization_field(request.scope["headers"])
-        verifier.check_credentials(authorization=authorization, now=ctx.clock())
+        credentials = verifier.check_credentials(authorization=authorization, now=ctx.clock())
     except NcbRelayError as exc:
         raise auth_problem(exc) from exc
+    _check_declared_length(request, max_body)  # API-3: the declared length before the media type
     if media_type is not None:
         _check_media_type(request, media_type)
     body = await read_body(request, max_body)
@@ -85,9 +98,12 @@ async def authenticate(
             now=now,
         )
     except LimitExceeded as exc:  # steps 1 to 8 passed before the body: the nonce memory is full
+        if verifier.nonces.principal_full(credentials.principal):  # this bureau's share (AUTH-17)
+            raise Problem(429, "limit-exceeded", {"Retry-After": "1"}) from exc
         raise auth_problem(exc, recording=True) from exc
     except NcbRelayError as exc:
         raise auth_problem(exc) from exc
+    request.state.principal = authenticated.principal  # for the request's log line
     try:
         ctx.rates.charge(authenticated.principal, now)
     except RateLimited as exc:

@@ -4,10 +4,15 @@ Theory of operation.  :func:`run_relay` verifies the directory file against the
 configured trust anchors (refusing to start on an expired, forged or
 unanchored directory), opens the mailbox store, builds the application with
 :func:`ncb_relay.relay.app.create_app` and serves it with
-:func:`ncb_relay.relay.runtime.serve`.  The store is opened around the
-server, so it closes only after the server has stopped and every in-flight
-request has finished: a submission in flight at shutdown either commits and
-is acknowledged, or fails without an acknowledgement.  The directory is read
+:func:`ncb_relay.relay.runtime.serve`; in the same task group it serves
+the Prometheus metrics (:func:`ncb_relay.relay.metrics.metrics_app`) on the
+operator's own listener when ``[metrics] port`` is configured (never on the
+bureaus' API), and purges expired messages every ``[purge] interval``
+seconds, ``[purge] batch`` per transaction, again at once while a batch comes
+back full.  The store is opened around the servers, so it closes only after
+they have stopped and every in-flight request has finished: a submission in
+flight at shutdown either commits and is acknowledged, or fails without an
+acknowledgement.  The directory is read
 once, at start; a new directory version takes effect at the next start.
 ``ncb-relay serve`` runs this under trio until SIGTERM or SIGINT
 (:func:`wait_for_stop_signal`), which start a graceful shutdown.
@@ -15,10 +20,13 @@ once, at start; a new directory version takes effect at the next start.
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -31,10 +39,22 @@ from ..verified_directory import VerifiedDirectory, verify_directory
 from .app import create_app
 from .app_settings import AppSettings
 from .config import RelayConfig
+from .logs import fields
+from .metrics import RelayMetrics, metrics_app
 from .runtime import ListeningAddress, serve
 from .sqlite_store import open_sqlite_store
+from .storage import MailboxStore
 
-__all__ = ["load_trusted_directory", "run_relay", "wait_for_stop_signal"]
+__all__ = [
+    "RunningRelay",
+    "load_trusted_directory",
+    "purge_expired_messages",
+    "purge_once",
+    "run_relay",
+    "wait_for_stop_signal",
+]
+
+log = logging.getLogger("ncb_relay.relay.node")
 
 
 def _wall_clock() -> int:
@@ -86,15 +106,62 @@ def app_settings(config: RelayConfig) -> AppSettings:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RunningRelay:
+    """Where a started relay listens: the bureaus' API and, if configured, the metrics."""
+
+    api: ListeningAddress
+    metrics: ListeningAddress | None = None
+
+
+async def purge_once(store: MailboxStore, *, now: int, batch: int) -> int:
+    """Remove every message expired at ``now``, ``batch`` per transaction; return how many."""
+    removed = 0
+    while True:
+        # shielded: a shutdown waits for the batch in hand (the store closes after it)
+        with anyio.CancelScope(shield=True):
+            purge = await store.purge_expired(now=now, limit=batch)
+        removed += purge.messages
+        if purge.messages < batch:
+            return removed
+
+
+async def purge_expired_messages(
+    store: MailboxStore, *, clock: Callable[[], int], interval: float, batch: int
+) -> None:
+    """Every ``interval`` seconds, purge what has expired (API-11), until cancelled.
+
+    A failing store is logged and tried again at the next interval; it never
+    stops the relay.
+    """
+    while True:
+        try:
+            removed = await purge_once(store, now=clock(), batch=batch)
+        except NcbRelayError as exc:
+            log.warning("purge-failed", extra=fields(code=exc.code))
+        else:
+            if removed:
+                log.info("purged", extra=fields(messages=removed))
+        await anyio.sleep(interval)
+
+
 async def run_relay(
     config: RelayConfig,
     *,
     clock: Callable[[], int] = _wall_clock,
-    task_status: anyio.abc.TaskStatus[ListeningAddress] = anyio.TASK_STATUS_IGNORED,
+    task_status: anyio.abc.TaskStatus[RunningRelay] = anyio.TASK_STATUS_IGNORED,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Run the relay node of ``config`` until ``shutdown_trigger`` returns (or cancellation)."""
+    """Run the relay node of ``config`` until ``shutdown_trigger`` returns (or cancellation).
+
+    In one task group: the bureaus' API, the operator's metrics listener when
+    ``metrics.port`` is set, and the purge of expired messages.  When the
+    trigger returns, the purge is cancelled (a batch in hand finishes), both
+    listeners stop gracefully, and the store closes last.
+    """
     directory = load_trusted_directory(config, now=clock())
+    metrics = RelayMetrics()
+    metrics_listen = config.metrics.listen(config.listen)
     async with open_sqlite_store(config.database) as store:
         app = create_app(
             relay_id=config.relay_id,
@@ -102,8 +169,47 @@ async def run_relay(
             store=store,
             clock=clock,
             settings=app_settings(config),
+            metrics=metrics,
         )
-        await serve(app, config, task_status=task_status, shutdown_trigger=shutdown_trigger)
+        stopping = anyio.Event()
+        async with anyio.create_task_group() as servers:
+            api: ListeningAddress = await servers.start(
+                partial(serve, app, config, shutdown_trigger=stopping.wait)
+            )
+            operator: ListeningAddress | None = None
+            if metrics_listen is not None:
+                scrape = metrics_app(metrics, store.queue_depths)
+                operator = await servers.start(
+                    partial(
+                        serve, scrape, config, shutdown_trigger=stopping.wait, listen=metrics_listen
+                    )
+                )
+            async with anyio.create_task_group() as background:
+                background.start_soon(
+                    partial(
+                        purge_expired_messages,
+                        store,
+                        clock=clock,
+                        interval=config.purge.interval,
+                        batch=config.purge.batch,
+                    )
+                )
+                log.info(
+                    "started",
+                    extra=fields(
+                        relay=config.relay_id,
+                        api=api.url,
+                        metrics=operator.url if operator else None,
+                    ),
+                )
+                task_status.started(RunningRelay(api, operator))
+                if shutdown_trigger is None:
+                    await anyio.sleep_forever()
+                else:
+                    await shutdown_trigger()
+                background.cancel_scope.cancel()
+            log.info("stopping", extra=fields(relay=config.relay_id))
+            stopping.set()
 
 
 async def wait_for_stop_signal() -> None:

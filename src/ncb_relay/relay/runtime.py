@@ -40,7 +40,7 @@ from anycorn import Config as ServerConfig
 from anycorn import serve as anycorn_serve
 
 from ..errors import UsageError
-from .config import RelayConfig
+from .config import Listen, RelayConfig
 from .limits import ASGIApp, RequestLimitsMiddleware
 
 __all__ = ["ListeningAddress", "serve", "server_config"]
@@ -59,15 +59,17 @@ class ListeningAddress:
         return f"http://{host}:{self.port}"
 
 
-def server_config(config: RelayConfig) -> ServerConfig:
-    """anycorn's configuration for ``config`` (plain HTTP; TLS is terminated in front)."""
+def server_config(config: RelayConfig, listen: Listen | None = None) -> ServerConfig:
+    """anycorn's configuration for ``config`` (plain HTTP; TLS is terminated in front).
+
+    ``listen`` replaces ``config.listen`` (the operator's metrics listener).
+    """
     server = ServerConfig()
-    host = config.listen.host
-    server.bind = [
-        f"[{host}]:{config.listen.port}" if ":" in host else f"{host}:{config.listen.port}"
-    ]
-    server.graceful_timeout = config.listen.shutdown_timeout
-    server.keep_alive_timeout = config.listen.keep_alive_timeout
+    listen = listen or config.listen
+    host = listen.host
+    server.bind = [f"[{host}]:{listen.port}" if ":" in host else f"{host}:{listen.port}"]
+    server.graceful_timeout = listen.shutdown_timeout
+    server.keep_alive_timeout = listen.keep_alive_timeout
     server.accesslog = None
     server.errorlog = logging.getLogger("ncb_relay.relay.server")  # the relay's log handlers
     # a header block that trickles in is bounded here; one that arrives in a single
@@ -91,15 +93,16 @@ async def serve(
     *,
     task_status: anyio.abc.TaskStatus[ListeningAddress] = anyio.TASK_STATUS_IGNORED,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    listen: Listen | None = None,
 ) -> None:
     """Serve ``app`` under the relay's request limits until ``shutdown_trigger`` returns.
 
     Reports the bound :class:`ListeningAddress` through ``task_status``.  Without
     a ``shutdown_trigger`` the relay runs until the caller's scope is cancelled
-    (under trio, Ctrl-C cancels it).
+    (under trio, Ctrl-C cancels it).  ``listen`` replaces ``config.listen``.
     """
     guarded = RequestLimitsMiddleware(app, config.limits.request_limits())
-    server = server_config(config)
+    server = server_config(config, listen)
     async with anyio.create_task_group() as tasks:
         binds: list[str] = await tasks.start(
             lambda task_status: anycorn_serve(

@@ -54,6 +54,7 @@ async def submit_envelope(request: Request, ctx: RelayContext) -> Response:
         )
     except NcbRelayError as exc:
         raise envelope_problem(exc) from exc
+    request.state.message_id = routed.message_id.hex()  # for the request's log line
     if routed.sender != auth.principal:
         raise Problem(403, "binding-mismatch")
     try:
