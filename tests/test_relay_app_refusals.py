@@ -23,7 +23,7 @@ from ncb_relay.errors import StorageError
 from ncb_relay.lifecycle import next_version, suspend
 from ncb_relay.relay.app import create_app
 from ncb_relay.relay.app_settings import AppSettings
-from ncb_relay.relay.storage import Acceptance, Batch, Purge, Submission
+from ncb_relay.relay.storage import Acceptance, Batch, Purge, Quota, Submission
 from relay_app_world import (
     ENVELOPE,
     GS,
@@ -278,7 +278,9 @@ async def test_bad_fetch_queries_and_acknowledgements(tmp_path: Path) -> None:
 @pytest.mark.req("API-18", "API-19")
 async def test_the_relays_own_failures_are_503_without_detail(tmp_path: Path) -> None:
     class BrokenStore:
-        async def accept(self, submission: Submission, *, now: int) -> Acceptance:
+        async def accept(
+            self, submission: Submission, *, now: int, quota: Quota | None = None
+        ) -> Acceptance:
             raise StorageError("disk I/O error at /var/lib/secret/relay.db")
 
         async def fetch(

@@ -26,7 +26,7 @@ import pytest
 
 from fixtures import NOW, world
 from ncb_relay import seal, verify_routing
-from ncb_relay.errors import Replay, StorageError, UsageError
+from ncb_relay.errors import LimitExceeded, Replay, StorageError, UsageError
 from ncb_relay.relay import sqlite_store
 from ncb_relay.relay.group_commit import Job
 from ncb_relay.relay.sqlite_schema import APPLICATION_ID, MIGRATIONS, open_database
@@ -38,6 +38,7 @@ from ncb_relay.relay.storage import (
     Delivery,
     MailboxStore,
     Purge,
+    Quota,
     StoreFactory,
     Submission,
 )
@@ -93,8 +94,10 @@ class Delegate:
     def __init__(self, inner: MailboxStore) -> None:
         self.inner = inner
 
-    async def accept(self, submission: Submission, *, now: int) -> Acceptance:
-        return await self.inner.accept(submission, now=now)
+    async def accept(
+        self, submission: Submission, *, now: int, quota: Quota | None = None
+    ) -> Acceptance:
+        return await self.inner.accept(submission, now=now, quota=quota)
 
     async def fetch(
         self, mailbox: str, *, after: int = 0, limit: int, lease: int, now: int
@@ -115,8 +118,38 @@ class Delegate:
 
 
 class FreshRecordForDuplicates(Delegate):
-    async def accept(self, submission: Submission, *, now: int) -> Acceptance:
-        return replace(await self.inner.accept(submission, now=now), accepted_at=now)
+    async def accept(
+        self, submission: Submission, *, now: int, quota: Quota | None = None
+    ) -> Acceptance:
+        return replace(await self.inner.accept(submission, now=now, quota=quota), accepted_at=now)
+
+
+class IgnoresQuotas(Delegate):
+    async def accept(
+        self, submission: Submission, *, now: int, quota: Quota | None = None
+    ) -> Acceptance:
+        return await self.inner.accept(submission, now=now)
+
+
+class ChecksTheMailboxQuotaApart(Delegate):
+    """Checks the mailbox cap, then accepts in another step: concurrent calls overshoot."""
+
+    async def accept(
+        self, submission: Submission, *, now: int, quota: Quota | None = None
+    ) -> Acceptance:
+        if quota is not None and quota.mailbox_messages is not None:
+            for mailbox in submission.recipients:
+                if await self.inner.queue_depth(mailbox) >= quota.mailbox_messages:
+                    raise LimitExceeded("full")
+            quota = replace(quota, mailbox_messages=None)
+        return await self.inner.accept(submission, now=now, quota=quota)
+
+
+class CountsExpiredMessages(Delegate):
+    async def accept(
+        self, submission: Submission, *, now: int, quota: Quota | None = None
+    ) -> Acceptance:
+        return await self.inner.accept(submission, now=min(now, T0), quota=quota)
 
 
 class AcknowledgesAnyMailbox(Delegate):
@@ -165,6 +198,11 @@ def mutant_factory(directory: Path, mutant: type[Delegate]) -> StoreFactory:
         (NeverRedelivers, "check_leases_and_redelivery"),
         (IgnoresTheCursor, "check_order_and_cursor"),
         (HandsOutExpired, "check_expiry_and_purge"),
+        (IgnoresQuotas, "check_sender_quota"),
+        (IgnoresQuotas, "check_sender_byte_quota"),
+        (IgnoresQuotas, "check_mailbox_quota"),
+        (ChecksTheMailboxQuotaApart, "check_concurrent_accepts_never_overshoot_a_quota"),
+        (CountsExpiredMessages, "check_expired_messages_do_not_count"),
     ],
     ids=lambda value: getattr(value, "__name__", str(value)),
 )
@@ -254,10 +292,64 @@ def test_migrations_apply_in_order_and_only_once(tmp_path: Path) -> None:
     for migrations in (MIGRATIONS, extra, extra):
         open_database(path, migrations=migrations).close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+        version = connection.execute("SELECT version FROM schema_version").fetchone()[0]
+        assert version == len(MIGRATIONS) + 1
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert {"mailboxes", "messages", "deliveries", "notes", "schema_version"} <= tables
     connection.close()
+
+
+@pytest.mark.req("API-22")
+@pytest.mark.anyio
+async def test_migration_2_counts_what_a_version_1_store_holds(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    connection = open_database(path, migrations=MIGRATIONS[:1])
+    held = [make_submission(SEOUL, (RABAT, LYON), n) for n in range(3)]
+    connection.execute("BEGIN")
+    for message in held:  # version 1's statements: no counters
+        connection.execute(
+            "INSERT INTO messages (message_id, sender, message_hash, data_digest, expires,"
+            " accepted_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.message_id,
+                SEOUL,
+                message.message_hash,
+                b"d",
+                message.expires,
+                T0,
+                message.data,
+            ),
+        )
+        for mailbox in message.recipients:
+            connection.execute(
+                "INSERT INTO mailboxes (mailbox, last_position) VALUES (?, 1) ON CONFLICT"
+                " (mailbox) DO UPDATE SET last_position = last_position + 1",
+                (mailbox,),
+            )
+            connection.execute(
+                "INSERT INTO deliveries (mailbox, position, message, expires) VALUES"
+                " (?, (SELECT last_position FROM mailboxes WHERE mailbox = ?),"
+                " (SELECT id FROM messages WHERE message_id = ?), ?)",
+                (mailbox, mailbox, message.message_id, message.expires),
+            )
+    connection.execute(
+        "UPDATE messages SET data = NULL WHERE message_id = ?", (held[0].message_id,)
+    )
+    connection.execute("DELETE FROM deliveries WHERE message = 1")
+    connection.execute("COMMIT")
+    connection.close()
+    async with open_sqlite_store(path) as store:
+        sizes = sum(len(m.data) for m in held[1:])
+        extra = make_submission(SEOUL, (LYON,), 9)
+        for quota in (
+            Quota(sender_messages=2),
+            Quota(sender_bytes=sizes + len(extra.data) - 1),
+            Quota(mailbox_messages=2),
+        ):
+            with pytest.raises(LimitExceeded):
+                await store.accept(extra, now=T0, quota=quota)
+        quota = Quota(sender_messages=3, sender_bytes=sizes + len(extra.data), mailbox_messages=3)
+        await store.accept(extra, now=T0, quota=quota)
 
 
 @pytest.mark.anyio
@@ -389,6 +481,11 @@ PLANS = {
     "PURGE_DELIVERIES": ["deliveries_by_message"],
     "PURGE_MESSAGE": ["INTEGER PRIMARY KEY", "deliveries_by_message"],
     "QUEUE_DEPTH": ["PRIMARY KEY"],
+    "SENDER_HELD": ["PRIMARY KEY"],
+    "MAILBOX_WAITING": ["PRIMARY KEY"],
+    "HOLD": [],
+    "RELEASE": ["PRIMARY KEY"],
+    "LEAVE": ["PRIMARY KEY"],
 }
 FULL_SCANS_BY_DESIGN = {"QUEUE_DEPTHS"}  # a metrics scrape over every mailbox
 
@@ -503,7 +600,13 @@ async def test_a_failing_statement_fails_only_its_own_job(tmp_path: Path) -> Non
     connection = open_database(tmp_path / "store.db")
     message = make_submission(SEOUL, (RABAT,), 1)
     jobs = [
-        Job(partial(connection.execute, "INSERT INTO mailboxes VALUES (NULL, NULL)"), 0),
+        Job(
+            partial(
+                connection.execute,
+                "INSERT INTO mailboxes (mailbox, last_position) VALUES (NULL, NULL)",
+            ),
+            0,
+        ),
         Job(partial(sqlite_store.accept, connection, message, T0), 1),
         Job(partial(sqlite_store.accept, connection, replace(message, data=b"x"), T0), 1),
     ]

@@ -87,6 +87,19 @@ max_header_count = 100
 long_poll_max_wait = 30
 max_long_polls_per_bureau = 4
 
+[quota]
+# What one bureau may keep at the relay awaiting delivery (not yet acknowledged
+# by every recipient, not expired): messages and envelope bytes (at least the
+# largest envelope, 8 MiB).  Over it, a submission is refused with 429 and
+# Retry-After (retry_after seconds) and nothing is stored.
+sender_max_messages = 10000
+sender_max_bytes = 1073741824
+# Copies waiting in one mailbox.  A submission to a full mailbox gets the same
+# 429, which tells its sender that some recipient is full; 0 turns the cap off
+# (then only the senders' quotas bound the store).
+mailbox_max_messages = 100000
+retry_after = 60
+
 [metrics]
 # Prometheus metrics at /metrics on the operator's own listener, never on the
 # bureaus' API (they name mailboxes).  Off unless a port is set; keep the host

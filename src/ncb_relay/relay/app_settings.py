@@ -1,4 +1,4 @@
-"""The relay application's settings: every limit the HTTP interface enforces (API-24).
+"""The relay application's settings: every limit the HTTP interface enforces (API-21, API-22).
 
 These are plain validated values; the operator's configuration file (the
 server runtime's concern) maps onto them.  Defaults are the spec's.
@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..freshness import FreshnessPolicy
 from ..header import MAX_TTL, EnvelopeLimits
 from ..request_auth import DEFAULT_REQUEST_SKEW, MAX_REQUEST_SKEW
-from .storage import MAX_FETCH
+from .storage import MAX_FETCH, Quota
 
 __all__ = ["AppSettings"]
 
@@ -38,6 +38,10 @@ class AppSettings:
     max_long_polls: int = 4  # concurrent waiting fetches per bureau
     rate_per_second: int = 50  # authenticated requests per bureau, sustained
     rate_burst: int = 200  # and in a burst
+    sender_max_messages: int = 10_000  # messages one bureau holds awaiting delivery (API-22)
+    sender_max_bytes: int = 1024**3  # and their envelope bytes
+    mailbox_max_messages: int = 100_000  # copies waiting in one mailbox; 0: no cap (API-23)
+    quota_retry_after: int = 60  # seconds, in the Retry-After of a quota refusal
 
     def __post_init__(self) -> None:
         if not isinstance(self.envelope_limits, EnvelopeLimits):
@@ -54,6 +58,19 @@ class AppSettings:
         _check("max_long_polls", self.max_long_polls, 1, 1000)
         _check("rate_per_second", self.rate_per_second, 1, 1_000_000)
         _check("rate_burst", self.rate_burst, 1, 10_000_000)
+        _check("sender_max_messages", self.sender_max_messages, 1, 10**9)
+        _check("sender_max_bytes", self.sender_max_bytes, self.max_envelope_bytes, 2**50)
+        _check("mailbox_max_messages", self.mailbox_max_messages, 0, 10**9)
+        _check("quota_retry_after", self.quota_retry_after, 1, 86400)
+
+    @property
+    def quota(self) -> Quota:
+        """The store quota of every submission (API-22, API-23)."""
+        return Quota(
+            sender_messages=self.sender_max_messages,
+            sender_bytes=self.sender_max_bytes,
+            mailbox_messages=self.mailbox_max_messages or None,
+        )
 
     @property
     def max_nonces_per_bureau(self) -> int:

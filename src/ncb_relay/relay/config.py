@@ -37,6 +37,7 @@ __all__ = [
     "Logging",
     "MetricsListen",
     "Purge",
+    "Quotas",
     "RelayConfig",
     "config_from_mapping",
     "load_config",
@@ -77,6 +78,17 @@ class Limits(BaseModel):
             max_header_bytes=self.max_header_bytes,
             max_header_count=self.max_header_count,
         )
+
+
+class Quotas(BaseModel):
+    """What one bureau may keep at the relay awaiting delivery (spec/relay-api.md, API-22/23)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sender_max_messages: int = Field(default=10_000, ge=1, le=10**9)
+    sender_max_bytes: int = Field(default=1024**3, ge=1024, le=2**50)
+    mailbox_max_messages: int = Field(default=100_000, ge=0, le=10**9)
+    retry_after: int = Field(default=60, ge=1, le=86400)
 
 
 class MetricsListen(BaseModel):
@@ -130,6 +142,7 @@ class RelayConfig(BaseSettings):
     passphrase_env: str = Field(default="NCB_RELAY_PASSPHRASE", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     listen: Listen = Field(default_factory=Listen)
     limits: Limits = Field(default_factory=Limits)
+    quota: Quotas = Field(default_factory=Quotas)
     metrics: MetricsListen = Field(default_factory=MetricsListen)
     purge: Purge = Field(default_factory=Purge)
     log: Logging = Field(default_factory=Logging)

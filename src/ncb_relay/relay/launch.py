@@ -103,6 +103,10 @@ def app_settings(config: RelayConfig) -> AppSettings:
     return AppSettings(
         max_wait=config.limits.long_poll_max_wait,
         max_long_polls=config.limits.max_long_polls_per_bureau,
+        sender_max_messages=config.quota.sender_max_messages,
+        sender_max_bytes=config.quota.sender_max_bytes,
+        mailbox_max_messages=config.quota.mailbox_max_messages,
+        quota_retry_after=config.quota.retry_after,
     )
 
 

@@ -25,6 +25,12 @@ acknowledged (then ``data`` is NULL and the row stays, for dedupe, until the
 message expires).  ``deliveries`` holds one row per recipient copy, keyed by
 (mailbox, position), with its lease.  The indexes and the queries that use
 them are listed in :mod:`ncb_relay.relay.sqlite_store`.
+
+Version 2 adds the quota counters, kept by every write in the same
+transaction: ``messages.size`` (the envelope's bytes), ``mailboxes.waiting``
+(the copies in the mailbox) and ``senders`` (per sender, the messages whose
+bytes are still held, i.e. not yet acknowledged by every recipient nor
+purged, and their total size).
 """
 
 from __future__ import annotations
@@ -80,6 +86,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE lease_until IS NULL""",
         """CREATE INDEX deliveries_leased ON deliveries (mailbox, lease_until, position, expires)
             WHERE lease_until IS NOT NULL""",
+    ),
+    # 2: the quota counters (API-22): each message's size, each mailbox's waiting copies,
+    # each sender's held messages and bytes; filled from the rows already held
+    (
+        "ALTER TABLE messages ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
+        "UPDATE messages SET size = length(data) WHERE data IS NOT NULL",
+        "ALTER TABLE mailboxes ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0",
+        """UPDATE mailboxes SET waiting =
+            (SELECT count(*) FROM deliveries AS d WHERE d.mailbox = mailboxes.mailbox)""",
+        """CREATE TABLE senders (
+            sender TEXT PRIMARY KEY,
+            messages INTEGER NOT NULL,
+            bytes INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """INSERT INTO senders (sender, messages, bytes)
+            SELECT sender, count(*), sum(size) FROM messages WHERE data IS NOT NULL
+            GROUP BY sender""",
     ),
 )
 

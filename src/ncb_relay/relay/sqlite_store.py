@@ -30,6 +30,13 @@ fetch nor purge does more work as other messages pile up):
 - purge: ``messages_by_expiry`` for the oldest expired messages, then
   ``deliveries_by_message`` for their copies.
 - queue depth: a count over the primary-key range of one mailbox.
+- quotas (API-22): the ``senders`` and ``mailboxes`` primary keys, one row
+  each per submission; every write keeps their counters in the same
+  transaction (accept adds, an acknowledgement that drops a message's bytes
+  and a purge take away).  Only a submission that the counters refuse pays
+  more: it first purges what has expired (as :func:`purge_expired`, at most
+  ``MAX_PURGE`` messages), keeps that purge even if it is still refused, and
+  checks again.
 """
 
 from __future__ import annotations
@@ -43,21 +50,24 @@ from functools import partial
 
 import anyio
 
-from ..errors import NcbRelayError, Replay, StorageError, UsageError
+from ..errors import LimitExceeded, NcbRelayError, Replay, StorageError, UsageError
 from .group_commit import CommitStatistics, GroupCommitter, Job, fail_all
 from .sqlite_schema import open_database, translate
 from .storage import (
     MAX_FETCH,
+    MAX_PURGE,
     Acceptance,
     Batch,
     Delivery,
     Purge,
+    Quota,
     Submission,
     check_fetch,
     check_mailbox,
     check_message_ids,
     check_now,
     check_purge,
+    check_quota,
 )
 
 __all__ = ["SqliteMailboxStore", "execute_batch", "open_sqlite_store"]
@@ -65,14 +75,24 @@ __all__ = ["SqliteMailboxStore", "execute_batch", "open_sqlite_store"]
 DEDUPE = "SELECT sender, message_hash, data_digest, accepted_at FROM messages WHERE message_id = ?"
 INSERT_MESSAGE = (
     "INSERT INTO messages"
-    " (message_id, sender, message_hash, data_digest, expires, accepted_at, data)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " (message_id, sender, message_hash, data_digest, expires, accepted_at, data, size)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 NEXT_POSITION = (
-    "INSERT INTO mailboxes (mailbox, last_position) VALUES (?, 1)"
-    " ON CONFLICT (mailbox) DO UPDATE SET last_position = last_position + 1"
+    "INSERT INTO mailboxes (mailbox, last_position, waiting) VALUES (?, 1, 1)"
+    " ON CONFLICT (mailbox) DO UPDATE"
+    " SET last_position = last_position + 1, waiting = waiting + 1"
     " RETURNING last_position"
 )
+SENDER_HELD = "SELECT messages, bytes FROM senders WHERE sender = ?"
+MAILBOX_WAITING = "SELECT waiting FROM mailboxes WHERE mailbox = ?"
+HOLD = (
+    "INSERT INTO senders (sender, messages, bytes) VALUES (?, 1, ?)"
+    " ON CONFLICT (sender) DO UPDATE"
+    " SET messages = messages + 1, bytes = bytes + excluded.bytes"
+)
+RELEASE = "UPDATE senders SET messages = messages - 1, bytes = bytes - ? WHERE sender = ?"
+LEAVE = "UPDATE mailboxes SET waiting = waiting - 1 WHERE mailbox = ?"
 INSERT_DELIVERY = "INSERT INTO deliveries (mailbox, position, message, expires) VALUES (?, ?, ?, ?)"
 FETCH = """
 WITH chosen (position) AS (
@@ -103,10 +123,15 @@ MESSAGE_ROW = "SELECT id FROM messages WHERE message_id = ?"
 ACKNOWLEDGE = "DELETE FROM deliveries WHERE message = ? AND mailbox = ?"
 DROP_BYTES = (
     "UPDATE messages SET data = NULL"
-    " WHERE id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message = ?)"
+    " WHERE id = ? AND data IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message = ?)"
+    " RETURNING sender, size"
 )
-EXPIRED = "SELECT id FROM messages WHERE expires <= ? ORDER BY expires LIMIT ?"
-PURGE_DELIVERIES = "DELETE FROM deliveries WHERE message = ?"
+EXPIRED = (
+    "SELECT id, sender, size, data IS NOT NULL FROM messages"
+    " WHERE expires <= ? ORDER BY expires LIMIT ?"
+)
+PURGE_DELIVERIES = "DELETE FROM deliveries WHERE message = ? RETURNING mailbox"
 PURGE_MESSAGE = "DELETE FROM messages WHERE id = ?"
 QUEUE_DEPTH = "SELECT count(*) FROM deliveries WHERE mailbox = ?"
 QUEUE_DEPTHS = "SELECT mailbox, count(*) FROM deliveries GROUP BY mailbox"
@@ -116,7 +141,27 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
 
 
-def accept(connection: sqlite3.Connection, submission: Submission, now: int) -> Acceptance:
+def _over_quota(connection: sqlite3.Connection, submission: Submission, quota: Quota) -> bool:
+    """Whether ``submission`` would take its sender or a recipient's mailbox past ``quota``."""
+    if quota.sender_messages is not None or quota.sender_bytes is not None:
+        row = connection.execute(SENDER_HELD, (submission.sender,)).fetchone()
+        messages, held = row if row is not None else (0, 0)
+        if quota.sender_messages is not None and messages + 1 > quota.sender_messages:
+            return True
+        if quota.sender_bytes is not None and held + len(submission.data) > quota.sender_bytes:
+            return True
+    if quota.mailbox_messages is not None:
+        for mailbox in submission.recipients:
+            row = connection.execute(MAILBOX_WAITING, (mailbox,)).fetchone()
+            if row is not None and row[0] + 1 > quota.mailbox_messages:
+                return True
+    return False
+
+
+def accept(
+    connection: sqlite3.Connection, submission: Submission, now: int, quota: Quota | None = None
+) -> Acceptance | None:
+    """Store ``submission``; ``None`` if ``quota`` refuses it (only a purge is kept then)."""
     found = connection.execute(DEDUPE, (submission.message_id,)).fetchone()
     digest = _digest(submission.data)
     if found is not None:
@@ -124,6 +169,10 @@ def accept(connection: sqlite3.Connection, submission: Submission, now: int) -> 
         if sender == submission.sender and data_digest == digest:
             return Acceptance(sender, submission.message_id, message_hash, accepted_at)
         raise Replay("this message id is already held for another message")
+    if quota is not None and _over_quota(connection, submission, quota):
+        purge_expired(connection, now, MAX_PURGE)  # expired messages do not count
+        if _over_quota(connection, submission, quota):
+            return None
     cursor = connection.execute(
         INSERT_MESSAGE,
         (
@@ -134,8 +183,10 @@ def accept(connection: sqlite3.Connection, submission: Submission, now: int) -> 
             submission.expires,
             now,
             submission.data,
+            len(submission.data),
         ),
     )
+    connection.execute(HOLD, (submission.sender, len(submission.data)))
     message = cursor.lastrowid
     for mailbox in submission.recipients:
         (position,) = connection.execute(NEXT_POSITION, (mailbox,)).fetchone()
@@ -169,13 +220,23 @@ def acknowledge(connection: sqlite3.Connection, mailbox: str, message_ids: Seque
         if row is None:
             continue
         if connection.execute(ACKNOWLEDGE, (row[0], mailbox)).rowcount:
-            connection.execute(DROP_BYTES, (row[0], row[0]))
+            connection.execute(LEAVE, (mailbox,))
+            dropped = connection.execute(DROP_BYTES, (row[0], row[0])).fetchone()
+            if dropped is not None:
+                sender, size = dropped
+                connection.execute(RELEASE, (size, sender))
 
 
 def purge_expired(connection: sqlite3.Connection, now: int, limit: int) -> Purge:
-    expired = [(row[0],) for row in connection.execute(EXPIRED, (now, limit))]
-    undelivered = connection.executemany(PURGE_DELIVERIES, expired).rowcount if expired else 0
-    connection.executemany(PURGE_MESSAGE, expired)
+    expired = connection.execute(EXPIRED, (now, limit)).fetchall()
+    undelivered = 0
+    for message, sender, size, held in expired:
+        mailboxes = connection.execute(PURGE_DELIVERIES, (message,)).fetchall()
+        undelivered += len(mailboxes)
+        connection.executemany(LEAVE, mailboxes)
+        if held:
+            connection.execute(RELEASE, (size, sender))
+    connection.executemany(PURGE_MESSAGE, [(row[0],) for row in expired])
     return Purge(len(expired), undelivered)
 
 
@@ -226,12 +287,20 @@ class SqliteMailboxStore:
         """How many jobs ran in how many transactions (for tests and metrics)."""
         return self._committer.statistics()
 
-    async def accept(self, submission: Submission, *, now: int) -> Acceptance:
+    async def accept(
+        self, submission: Submission, *, now: int, quota: Quota | None = None
+    ) -> Acceptance:
         if not isinstance(submission, Submission):
             raise UsageError("accept takes a Submission")
         check_now(now)
-        operation = partial(accept, self._connection, submission, now)
-        return await self._committer.submit(operation, size=len(submission.data))
+        check_quota(quota)
+        operation = partial(accept, self._connection, submission, now, quota)
+        acceptance: Acceptance | None = await self._committer.submit(
+            operation, size=len(submission.data)
+        )
+        if acceptance is None:
+            raise LimitExceeded("the submission would exceed a quota")
+        return acceptance
 
     async def fetch(
         self, mailbox: str, *, after: int = 0, limit: int, lease: int, now: int

@@ -21,6 +21,18 @@ only per sender, so that an acknowledgement by id can never remove a copy of
 someone else's message that reuses the id.  The store remembers an id after
 every recipient has acknowledged it, until the message expires and is purged.
 
+``accept`` takes an optional :class:`Quota`.  With one, a submission that is
+not a resubmission is refused with :class:`~ncb_relay.errors.LimitExceeded`,
+storing nothing, when it would take its sender past ``sender_messages`` or
+``sender_bytes`` held (messages not yet acknowledged by every recipient, and
+not expired at ``now``, with their envelope bytes), or any recipient's mailbox
+past ``mailbox_messages`` copies waiting (not expired at ``now``).  The check
+and the insert are one atomic step: concurrent submissions never overshoot a
+quota.  An identical resubmission is answered as before, whatever the quota.
+A backend keeps counters for this (no scan of a sender's or a mailbox's
+messages per submission); expired messages stop counting at ``now`` even if
+not yet purged (a backend may purge them while it checks).
+
 ``fetch`` hands out, in position order, the mailbox's deliveries that were
 never handed out and lie after the caller's cursor, together with every
 delivery whose lease has run out (wherever it lies), and leases them until
@@ -67,6 +79,7 @@ __all__ = [
     "Delivery",
     "MailboxStore",
     "Purge",
+    "Quota",
     "StoreFactory",
     "Submission",
     "check_fetch",
@@ -74,6 +87,7 @@ __all__ = [
     "check_message_ids",
     "check_now",
     "check_purge",
+    "check_quota",
 ]
 
 MAX_FETCH = 1000  # deliveries in one batch; a server sets its own, smaller limit
@@ -164,6 +178,32 @@ class Submission:
 
 
 @dataclass(frozen=True, slots=True)
+class Quota:
+    """What one submission may not take past (``None``: no limit); see :meth:`MailboxStore.accept`.
+
+    ``sender_messages`` and ``sender_bytes`` bound what the sender holds at the
+    relay awaiting delivery; ``mailbox_messages`` bounds the copies waiting in
+    each recipient's mailbox.
+    """
+
+    sender_messages: int | None = None
+    sender_bytes: int | None = None
+    mailbox_messages: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("sender_messages", "sender_bytes", "mailbox_messages"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_int(name, value, 1, 2**62)
+
+
+def check_quota(quota: object) -> Quota | None:
+    if quota is not None and not isinstance(quota, Quota):
+        raise UsageError("quota must be a Quota or None")
+    return quota
+
+
+@dataclass(frozen=True, slots=True)
 class Acceptance:
     """The store's record that it durably holds a message (returned again for duplicates)."""
 
@@ -210,10 +250,14 @@ class Purge:
 class MailboxStore(Protocol):
     """A relay's durable mailboxes.  See the module docstring for the rules."""
 
-    async def accept(self, submission: Submission, *, now: int) -> Acceptance:
+    async def accept(
+        self, submission: Submission, *, now: int, quota: Quota | None = None
+    ) -> Acceptance:
         """Store ``submission`` for every recipient; return once it is durable.
 
-        Raises ``Replay`` if the message id is held for other bytes or another sender.
+        Raises ``Replay`` if the message id is held for other bytes or another
+        sender, and ``LimitExceeded`` (storing nothing) if a new message would
+        break ``quota``.
         """
         ...
 

@@ -26,8 +26,16 @@ from dataclasses import replace
 
 import anyio
 
-from ..errors import Replay, StorageError, UsageError
-from .storage import MAX_FETCH, Acceptance, Delivery, MailboxStore, StoreFactory, Submission
+from ..errors import LimitExceeded, Replay, StorageError, UsageError
+from .storage import (
+    MAX_FETCH,
+    Acceptance,
+    Delivery,
+    MailboxStore,
+    Quota,
+    StoreFactory,
+    Submission,
+)
 
 __all__ = ["STORAGE_CHECKS", "T0", "check_storage_backend", "make_submission"]
 
@@ -325,6 +333,141 @@ async def check_restart_keeps_everything(factory: StoreFactory) -> None:
         await _refuses(Replay, lambda: store.accept(altered, now=T0 + 50), "conflicts survive too")
 
 
+async def check_sender_quota(factory: StoreFactory) -> None:
+    two = Quota(sender_messages=2)
+    first, second, third = (make_submission(SEOUL, (RABAT, LYON), n) for n in (1, 2, 3))
+    async with factory("quota-sender") as store:
+        original = await store.accept(first, now=T0, quota=two)
+        await store.accept(second, now=T0, quota=two)
+        await _refuses(
+            LimitExceeded, lambda: store.accept(third, now=T0, quota=two), "a third over two"
+        )
+        _expect(await store.queue_depth(RABAT) == 2, "a refused submission stores nothing")
+        again = await store.accept(first, now=T0 + 1, quota=two)
+        _expect(again == original, "a resubmission over the quota gets the original acceptance")
+        other = make_submission(LYON, (RABAT,), 1)
+        await store.accept(other, now=T0, quota=two)  # another sender has its own quota
+        await store.acknowledge(RABAT, [first.message_id])
+        await _refuses(
+            LimitExceeded,
+            lambda: store.accept(third, now=T0, quota=two),
+            "a message acknowledged by one of two recipients is still held",
+        )
+        await store.acknowledge(LYON, [first.message_id])
+        await store.accept(third, now=T0 + 2, quota=two)  # acknowledged by all: room again
+        await store.accept(make_submission(SEOUL, (RABAT,), 4), now=T0)  # no quota, no limit
+    async with factory("quota-sender") as store:
+        fifth = make_submission(SEOUL, (RABAT,), 5)
+        await _refuses(
+            LimitExceeded,
+            lambda: store.accept(fifth, now=T0, quota=Quota(sender_messages=3)),
+            "what a sender holds survives a restart",
+        )
+        await store.accept(fifth, now=T0, quota=Quota(sender_messages=4))
+        held = _ids(await _drain(store, RABAT, T0))
+        _expect(
+            sorted(held)
+            == sorted(
+                m.message_id
+                for m in (second, other, third, make_submission(SEOUL, (RABAT,), 4), fifth)
+            ),
+            "only the accepted messages are held",
+        )
+
+
+async def check_sender_byte_quota(factory: StoreFactory) -> None:
+    small, medium, again = (make_submission(SEOUL, (RABAT, LYON), n) for n in (0, 1, 7))
+    quota = Quota(sender_bytes=len(small.data) + len(medium.data))
+    _expect(len(again.data) == len(small.data), "the test's sizes")
+    async with factory("quota-bytes") as store:
+        await store.accept(small, now=T0, quota=quota)
+        await store.accept(medium, now=T0, quota=quota)
+        await _refuses(
+            LimitExceeded, lambda: store.accept(again, now=T0, quota=quota), "bytes over quota"
+        )
+        await store.acknowledge(RABAT, [small.message_id])
+        await _refuses(
+            LimitExceeded, lambda: store.accept(again, now=T0, quota=quota), "bytes still held"
+        )
+        await store.acknowledge(LYON, [small.message_id])
+        await store.accept(again, now=T0, quota=quota)
+        _expect(await store.queue_depth(LYON) == 2, "held: medium and the last one")
+
+
+async def check_mailbox_quota(factory: StoreFactory) -> None:
+    two = Quota(mailbox_messages=2)
+    one, other, both, alone = (
+        make_submission(SEOUL, (RABAT,), 1),
+        make_submission(LYON, (RABAT,), 2),
+        make_submission(SEOUL, (LYON, RABAT), 3),
+        make_submission(SEOUL, (LYON,), 4),
+    )
+    async with factory("quota-mailbox") as store:
+        await store.accept(one, now=T0, quota=two)
+        await store.accept(other, now=T0, quota=two)
+        await _refuses(
+            LimitExceeded, lambda: store.accept(both, now=T0, quota=two), "one full recipient"
+        )
+        _expect(await store.queue_depth(LYON) == 0, "a refusal stores nothing for anybody")
+        await store.accept(alone, now=T0, quota=two)
+        await store.fetch(RABAT, limit=10, lease=60, now=T0)
+        await _refuses(
+            LimitExceeded, lambda: store.accept(both, now=T0, quota=two), "leased copies count"
+        )
+        await store.acknowledge(RABAT, [one.message_id])
+        await store.accept(both, now=T0, quota=two)
+        _expect(
+            dict(await store.queue_depths()) == {RABAT: 2, LYON: 2}, "the mailboxes at their cap"
+        )
+
+
+async def check_expired_messages_do_not_count(factory: StoreFactory) -> None:
+    quota = Quota(sender_messages=1, sender_bytes=10**6, mailbox_messages=1)
+    short = make_submission(SEOUL, (RABAT,), 1, expires=T0 + 100)
+    later = make_submission(SEOUL, (RABAT,), 2)
+    async with factory("quota-expiry") as store:
+        await store.accept(short, now=T0, quota=quota)
+        await _refuses(
+            LimitExceeded, lambda: store.accept(later, now=T0 + 99, quota=quota), "not yet"
+        )
+        try:
+            await store.accept(later, now=T0 + 100, quota=quota)
+        except LimitExceeded:
+            raise AssertionError("an expired message still counts against a quota") from None
+        _expect(_ids(await _drain(store, RABAT, T0 + 100)) == [later.message_id], "the new one")
+        await store.purge_expired(now=T0 + 100)
+        await _refuses(
+            LimitExceeded,
+            lambda: store.accept(make_submission(SEOUL, (LYON,), 3), now=T0 + 100, quota=quota),
+            "after a purge, the live message still counts",
+        )
+
+
+async def check_concurrent_accepts_never_overshoot_a_quota(factory: StoreFactory) -> None:
+    outcomes: list[str] = []
+
+    async def submit(store: MailboxStore, message: Submission, quota: Quota) -> None:
+        try:
+            await store.accept(message, now=T0, quota=quota)
+            outcomes.append("accepted")
+        except LimitExceeded:
+            outcomes.append("refused")
+
+    async with factory("quota-burst") as store:
+        async with anyio.create_task_group() as tasks:
+            for n in range(30):
+                message = make_submission(SEOUL, (RABAT,), n)
+                tasks.start_soon(submit, store, message, Quota(sender_messages=5))
+        _expect(sorted(outcomes) == ["accepted"] * 5 + ["refused"] * 25, "exactly five of 30")
+        outcomes.clear()
+        async with anyio.create_task_group() as tasks:
+            for n in range(30):
+                message = make_submission((LYON, MALLORY)[n % 2], (SEOUL,), n)
+                tasks.start_soon(submit, store, message, Quota(mailbox_messages=7))
+        _expect(sorted(outcomes) == ["accepted"] * 7 + ["refused"] * 23, "exactly seven of 30")
+        _expect(dict(await store.queue_depths()) == {RABAT: 5, SEOUL: 7}, "nothing more stored")
+
+
 async def check_bad_arguments_are_refused(factory: StoreFactory) -> None:
     async with factory("arguments") as store:
         message = make_submission(SEOUL, (RABAT,), 1)
@@ -340,6 +483,7 @@ async def check_bad_arguments_are_refused(factory: StoreFactory) -> None:
             ("bad mailbox", lambda: store.acknowledge("nobody", [bytes(32)])),
             ("not a submission", lambda: store.accept(object(), now=T0)),  # type: ignore[arg-type]
             ("float now", lambda: store.accept(message, now=1.5)),  # type: ignore[arg-type]
+            ("bad quota", lambda: store.accept(message, now=T0, quota=2)),  # type: ignore[arg-type]
             ("purge limit 0", lambda: store.purge_expired(now=T0, limit=0)),
             ("bad mailbox", lambda: store.queue_depth("x")),
         ]
@@ -367,6 +511,11 @@ STORAGE_CHECKS: tuple[Check, ...] = (
     check_expiry_and_purge,
     check_concurrent_accepts_are_durable,
     check_restart_keeps_everything,
+    check_sender_quota,
+    check_sender_byte_quota,
+    check_mailbox_quota,
+    check_expired_messages_do_not_count,
+    check_concurrent_accepts_never_overshoot_a_quota,
     check_bad_arguments_are_refused,
     check_closed_store_refuses,
 )

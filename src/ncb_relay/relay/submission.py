@@ -1,9 +1,12 @@
-"""Submitting an envelope (API-4 to API-7).
+"""Submitting an envelope (API-4 to API-7, API-22, API-23).
 
 The relay authenticates the request, checks the envelope's routing against
 its directory and clock without decrypting anything (verify_routing), makes
 sure the authenticated bureau is the envelope's sender, and answers 202 only
-once the store has durably accepted the envelope.  Then it wakes every
+once the store has durably accepted the envelope.  The store enforces the
+bureau's quota and the recipients' mailbox cap in the same atomic step as the
+insert; a refusal is ``429`` with ``Retry-After``, stores nothing, and reads
+the same whichever limit was hit.  Then it wakes every
 recipient's waiting fetches.
 """
 
@@ -15,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..envelope import verify_routing
-from ..errors import NcbRelayError
+from ..errors import LimitExceeded, NcbRelayError
 from ..verified_directory import VerifiedDirectory
 from .context import RelayContext
 from .http_auth import authenticate
@@ -58,7 +61,12 @@ async def submit_envelope(request: Request, ctx: RelayContext) -> Response:
     if routed.sender != auth.principal:
         raise Problem(403, "binding-mismatch")
     try:
-        acceptance = await ctx.store.accept(Submission.from_routed(routed), now=now)
+        acceptance = await ctx.store.accept(
+            Submission.from_routed(routed), now=now, quota=ctx.settings.quota
+        )
+    except LimitExceeded as exc:  # a quota (API-22, API-23): one answer for either limit
+        retry_after = str(ctx.settings.quota_retry_after)
+        raise Problem(429, "limit-exceeded", {"Retry-After": retry_after}) from exc
     except NcbRelayError as exc:
         raise envelope_problem(exc) from exc
     ctx.signals.notify(routed.recipients)
