@@ -36,10 +36,13 @@ from ncb_relay.errors import (
     MalformedInput,
     NcbRelayError,
     ProtocolError,
+    RelayRefused,
+    RelayUnavailable,
     Replay,
     Rollback,
     StaleMessage,
     StorageError,
+    SubmissionUnknown,
     UnknownKey,
     UnsupportedSuite,
     UnsupportedVersion,
@@ -107,12 +110,23 @@ MESSAGE_CODES: dict[type[NcbRelayError], str] = {
 # the relay's own store (ncb_relay.relay.storage): a local fault, never on the wire
 STORAGE_CODES: dict[type[NcbRelayError], str] = {StorageError: "storage"}
 
+# a bureau's exchange with a relay (ncb_relay.client): local conditions, and a refusal
+# whose code the library does not know
+CLIENT_CODES: dict[type[NcbRelayError], str] = {
+    RelayUnavailable: "relay-unavailable",
+    SubmissionUnknown: "submission-unknown",
+    RelayRefused: "relay-refused",
+}
+
 PARENTS: dict[type[NcbRelayError], type[NcbRelayError]] = {
     **dict.fromkeys(MESSAGE_CODES, ProtocolError),
     **{cls: ProtocolError for cls in DIRECTORY_CODES if cls is not DirectoryExpired},
     DirectoryExpired: FreshnessError,
     UsageError: NcbRelayError,
     StorageError: NcbRelayError,
+    RelayUnavailable: NcbRelayError,
+    SubmissionUnknown: NcbRelayError,
+    RelayRefused: ProtocolError,
     KeystoreError: NcbRelayError,
     **{cls: KeystoreError for cls in KEYSTORE_CODES if cls is not KeystoreError},
     ProtocolError: NcbRelayError,
@@ -167,6 +181,9 @@ def test_wire_codes_are_the_catalogue_codes() -> None:
     for cls, code in (KEYSTORE_CODES | STORAGE_CODES).items():
         assert cls.code == code
         assert not issubclass(cls, (ProtocolError, UsageError))
+    for cls, code in CLIENT_CODES.items():
+        assert cls.code == code == cls("x").wire_code
+    assert not issubclass(SubmissionUnknown, (ProtocolError, RelayUnavailable))  # never "failed"
 
 
 @pytest.mark.req("ERR-1")
@@ -181,6 +198,7 @@ def test_every_class_has_its_own_code() -> None:
             + len(STORAGE_CODES)
             + len(DIRECTORY_CODES)
             + len(MESSAGE_CODES)
+            + len(CLIENT_CODES)
         )
     )
     assert all(code == code.lower() and " " not in code for code in codes)

@@ -14,6 +14,8 @@ the boundary with ``raise X(...) from exc`` and never escape on their own.
     │   ├── KeystoreLocked              wrong passphrase or altered file (alike)   "keystore-locked"
     │   └── KeystoreExists              refused to overwrite an existing file      "keystore-exists"
     ├── StorageError                    the relay's own store cannot do its work   "storage"
+    ├── RelayUnavailable                no usable answer from a relay (client)     "relay-unavailable"
+    ├── SubmissionUnknown               a submission's outcome is unknown (client) "submission-unknown"
     └── ProtocolError                   untrusted input was rejected
         ├── MalformedInput              not the canonical encoding / wrong shape   "malformed"
         ├── LimitExceeded               a size or count limit was hit              "limit-exceeded"
@@ -32,6 +34,7 @@ the boundary with ``raise X(...) from exc`` and never escape on their own.
         ├── InvalidBody                 a message body does not match its schema   "invalid-body"
         ├── InvalidTransition           a message not allowed in a request's state "invalid-transition"
         ├── DisseminationForbidden      handling code forbids passing it on (H2)   "dissemination-forbidden"
+        ├── RelayRefused                a relay's refusal with a code not in here  "relay-refused"
         └── FreshnessError              outside the validity window
             ├── StaleMessage            expired                                    "stale"
             ├── FutureDated             created too far in the future              "future-dated"
@@ -50,6 +53,15 @@ message to a peer; a message id reused with other bytes is ``Replay``.
 The directory errors (spec/directory.md) refuse a signed directory or trust
 anchor; envelope key look-ups in a directory only ever raise ``UnknownKey`` or
 ``BindingMismatch`` (ERR-1).
+The client errors (ncb_relay.client) concern one bureau's exchange with a
+relay.  A relay's refusal (``application/problem+json``) is raised as the class
+of its ``code``; a code this tree does not know (``not-found``, ``internal``...)
+as ``RelayRefused``, with ``status`` and ``remote_code``.  ``RelayUnavailable``:
+the relay could not be reached, timed out, answered busy (``503``, ``429``) past
+the retry budget, or answered something that is not its API's answer.
+``SubmissionUnknown`` is apart from every failure on purpose: an envelope may
+or may not have been accepted; resubmitting the identical bytes is safe (the
+relay's dedupe answers with the original acceptance).
 The message-layer errors (spec/messages.md) refuse a decrypted body:
 ``InvalidBody`` names the field at fault in ``field`` and the kind of fault in
 ``reason``, never the value.
@@ -88,10 +100,13 @@ __all__ = [
     "MalformedInput",
     "NcbRelayError",
     "ProtocolError",
+    "RelayRefused",
+    "RelayUnavailable",
     "Replay",
     "Rollback",
     "StaleMessage",
     "StorageError",
+    "SubmissionUnknown",
     "UnknownKey",
     "UnsupportedSuite",
     "UnsupportedVersion",
@@ -154,6 +169,36 @@ class StorageError(NcbRelayError):
     """A relay's store failed or refused to open (a local fault); never shown to a peer."""
 
     code = "storage"
+
+
+class RelayUnavailable(NcbRelayError):
+    """No usable answer from a relay: unreachable, timed out, busy past the retry budget.
+
+    ``status`` and ``remote_code`` are those of the relay's last answer, if it gave one.
+    """
+
+    code = "relay-unavailable"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, remote_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.remote_code = remote_code
+
+
+class SubmissionUnknown(NcbRelayError):
+    """A submission whose outcome is unknown: the relay may have accepted it.
+
+    Never a failure: resubmit the identical bytes later (``message_id`` names them); the
+    relay answers a copy it holds with the original acceptance.
+    """
+
+    code = "submission-unknown"
+
+    def __init__(self, message: str, *, message_id: bytes | None = None) -> None:
+        super().__init__(message)
+        self.message_id = message_id
 
 
 class ProtocolError(NcbRelayError):
@@ -253,6 +298,19 @@ class DisseminationForbidden(ProtocolError):
     """Passing a message on that its handling code forbids, without the originator's permission."""
 
     code = "dissemination-forbidden"
+
+
+class RelayRefused(ProtocolError):
+    """A relay refused a request with a code that no other class here carries."""
+
+    code = "relay-refused"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, remote_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.remote_code = remote_code
 
 
 class FreshnessError(ProtocolError):

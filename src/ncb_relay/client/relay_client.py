@@ -1,0 +1,372 @@
+"""The transport of a bureau to its relay: signed requests, retries, bounded answers.
+
+Theory of operation.  :class:`RelayClient` speaks the relay API (spec/relay-api.md)
+over one ``httpx.AsyncClient``; it uses anyio only, so it runs unchanged under
+trio and asyncio.  Every request but the public directory fetch is signed with
+:func:`ncb_relay.request_auth.sign_request` over the method, the target exactly
+as httpx sends it, and the exact body bytes, anew for every attempt (AUTH-4).
+
+Retries.  A connection failure, a timeout and an answer ``429``, ``500``,
+``502``, ``503`` or ``504`` are retried up to ``RetryPolicy.attempts`` times,
+with exponential backoff and jitter drawn from the injected ``rng``, waiting at
+least what ``Retry-After`` asks (a longer ``Retry-After`` than the policy allows
+ends the retries).  A submission is retried with the identical bytes: the
+relay's dedupe (API-7) answers a copy it holds with the original acceptance.
+When the budget is spent, a submission that may have reached the relay (a
+timeout or a broken connection after the request went out, a ``5xx`` other
+than ``503``) raises :class:`~ncb_relay.errors.SubmissionUnknown`, never a
+failure; anything else raises :class:`~ncb_relay.errors.RelayUnavailable`.
+
+Refusals.  Any other answer that is not the expected success is a refusal.  Its
+``application/problem+json`` ``code`` is raised as the library's class of that
+code (``replay`` is :class:`~ncb_relay.errors.Replay`, ...); a code the library
+does not know, or a refusal without a problem body, as
+:class:`~ncb_relay.errors.RelayRefused`.  No httpx exception leaves the client.
+
+Bounds.  No answer is read past a limit derived from the relay's limits: a
+batch at most ``limit`` envelopes of ``max_envelope_bytes`` in base64url plus
+their fields, a directory at most a signed directory's size, anything else a
+few KiB.  A long-poll's read timeout is the wait plus ``long_poll_margin``,
+never httpx's default 5 seconds.
+
+What this layer does not do: open or verify the envelopes it fetches (the
+caller must, with :func:`ncb_relay.open_envelope`, before anything else sees
+them), or persist cursors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Self
+
+import anyio
+import httpx
+
+from .. import primitives
+from ..anchor import AnchorChain
+from ..envelope import PERSON_PAYLOAD, header_hash, message_hash
+from ..errors import (
+    MalformedInput,
+    NcbRelayError,
+    RelayUnavailable,
+    SubmissionUnknown,
+    UsageError,
+)
+from ..header import DEFAULT_LIMITS, parse_envelope
+from ..identity import PrivateIdentity
+from ..request_auth import MAX_REQUEST_SKEW, sign_request
+from ..signatures import DIRECTORY_KIND
+from ..verified_directory import VerifiedDirectory, verify_directory
+from .answers import (
+    Acceptance,
+    Batch,
+    Delivery,
+    RetryPolicy,
+    _Answer,
+    _b64decode,
+    _hex32,
+    _json_object,
+    _message_id_hex,
+    _Oversized,
+    _problem_code,
+    _refusal,
+    _retry_after,
+    _text,
+    _uint,
+    _wall_clock,
+)
+
+__all__ = ["RelayClient"]
+
+MAX_BATCH = 1000  # API-21: the largest batch limit a relay may set
+MAX_ACK_IDS = 1000  # API-21: ids in one acknowledgement
+MAX_WAIT = 300  # API-21: the longest long-poll a relay may allow
+SMALL_ANSWER = 16 * 1024  # an acceptance, a problem, an empty answer
+DELIVERY_OVERHEAD = 1024  # the JSON fields of one delivery besides its envelope
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=30.0)
+
+_RETRIED = frozenset({429, 500, 502, 503, 504})
+_REFUSED_UNCHANGED = frozenset({429, 503})  # a refusal that stored nothing (API-20)
+
+
+class RelayClient:
+    """One bureau's connection to one relay: submit, fetch, acknowledge, directory.
+
+    ``base_url`` is the relay's origin (``https://relay.example``, no path: the
+    relay serves at the root, AUTH-3).  ``clock`` and ``rng`` sign requests and
+    jitter retries; ``timeout`` applies to every request (a fetch's read
+    timeout is raised to its wait plus ``long_poll_margin``).  ``transport``
+    replaces httpx's network transport (tests, proxies).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        relay_id: str,
+        identity: PrivateIdentity,
+        clock: Callable[[], int] = _wall_clock,
+        rng: primitives.RandomSource = os.urandom,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        long_poll_margin: float = 10.0,
+        retry: RetryPolicy | None = None,
+        max_envelope_bytes: int = DEFAULT_LIMITS.max_envelope_bytes,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or url.path not in ("", "/") or url.query:
+            raise UsageError("base_url is the relay's origin: http(s)://host[:port], no path")
+        if not isinstance(identity, PrivateIdentity):
+            raise UsageError("identity is the bureau's PrivateIdentity")
+        if not 0 < long_poll_margin <= MAX_REQUEST_SKEW:
+            raise UsageError("long_poll_margin is a positive number of seconds")
+        self.relay_id = relay_id
+        self.identity = identity
+        self.retry = retry or RetryPolicy()
+        self.max_envelope_bytes = max_envelope_bytes
+        self._clock = clock
+        self._rng = rng
+        self._timeout = timeout
+        self._margin = long_poll_margin
+        self._http = httpx.AsyncClient(
+            base_url=url, timeout=timeout, transport=transport, follow_redirects=False
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- the endpoints -------------------------------------------------------------------------
+
+    async def submit(self, envelope: bytes) -> Acceptance:
+        """Submit an envelope (API-4 to API-7); return the relay's acceptance of it.
+
+        Raises :class:`SubmissionUnknown` when the relay may have accepted it,
+        the error of the refusal's code when it refused, :class:`RelayUnavailable`
+        when it was never reached or stayed busy.
+        """
+        if not isinstance(envelope, bytes):
+            raise UsageError("an envelope is bytes")
+        answer = await self._request(
+            "POST", "/v1/messages", envelope, "application/octet-stream", submission=True
+        )
+        if answer.status != 202:
+            raise _refusal(answer, "submission")
+        try:
+            return self._check_acceptance(envelope, answer.body)
+        except NcbRelayError as exc:
+            unknown = SubmissionUnknown(f"the relay's acceptance is unusable: {exc.message}")
+            raise unknown from exc
+
+    async def fetch(self, *, after: int = 0, limit: int = 10, wait: int = 0) -> Batch:
+        """Fetch the mailbox after ``after`` (API-8), holding up to ``wait`` s (API-9)."""
+        if type(after) is not int or not 0 <= after < 2**63:
+            raise UsageError("after is a cursor: a non-negative integer")
+        if type(limit) is not int or not 1 <= limit <= MAX_BATCH:
+            raise UsageError(f"limit is an integer between 1 and {MAX_BATCH}")
+        if type(wait) is not int or not 0 <= wait <= MAX_WAIT:
+            raise UsageError(f"wait is a whole number of seconds between 0 and {MAX_WAIT}")
+        read = max(self._timeout.read or 0.0, wait + self._margin)
+        envelope_chars = math.ceil(self.max_envelope_bytes * 4 / 3)
+        answer = await self._request(
+            "GET",
+            f"/v1/mailbox?after={after}&limit={limit}&wait={wait}",
+            max_bytes=limit * (envelope_chars + DELIVERY_OVERHEAD) + DELIVERY_OVERHEAD,
+            timeout=httpx.Timeout(
+                connect=self._timeout.connect,
+                read=read,
+                write=self._timeout.write,
+                pool=self._timeout.pool,
+            ),
+        )
+        if answer.status != 200:
+            raise _refusal(answer, "fetch")
+        try:
+            return self._parse_batch(answer.body, limit)
+        except MalformedInput as exc:
+            raise RelayUnavailable(f"the relay's batch is unusable: {exc.message}") from exc
+
+    async def acknowledge(self, message_ids: Iterable[bytes]) -> None:
+        """Acknowledge (delete) messages of the own mailbox (API-12), 1,000 ids a request."""
+        ids = [_message_id_hex(m) for m in message_ids]
+        for start in range(0, len(ids), MAX_ACK_IDS):
+            body = json.dumps({"messageIds": ids[start : start + MAX_ACK_IDS]}).encode()
+            answer = await self._request("POST", "/v1/mailbox/ack", body, "application/json")
+            if answer.status != 204:
+                raise _refusal(answer, "acknowledgement")
+
+    async def directory(self) -> bytes:
+        """The relay's current signed directory file (API-14), unverified."""
+        answer = await self._request(
+            "GET", "/v1/directory", max_bytes=DIRECTORY_KIND.outer_limits.max_bytes, signed=False
+        )
+        if answer.status != 200:
+            raise _refusal(answer, "directory fetch")
+        return answer.body
+
+    async def verified_directory(
+        self, *, anchors: AnchorChain, previous: VerifiedDirectory | None = None
+    ) -> VerifiedDirectory:
+        """The relay's directory, verified now against ``anchors`` and the version held before.
+
+        A version older than ``previous`` raises :class:`~ncb_relay.errors.Rollback`;
+        the same serial with other bytes :class:`~ncb_relay.errors.Fork`.
+        """
+        return verify_directory(
+            await self.directory(), anchors=anchors, now=self._clock(), previous=previous
+        )
+
+    # --- the exchange --------------------------------------------------------------------------
+
+    def _check_acceptance(self, envelope: bytes, body: bytes) -> Acceptance:
+        value = _json_object(body, "acceptance")
+        acceptance = Acceptance(
+            sender=_text(value.get("sender"), "sender"),
+            message_id=_hex32(value.get("messageId"), "message id"),
+            message_hash=_hex32(value.get("messageHash"), "message hash"),
+            accepted_at=_uint(value.get("acceptedAt"), "acceptance time"),
+        )
+        parsed = parse_envelope(envelope, DEFAULT_LIMITS)
+        own_hash = message_hash(
+            header_hash(parsed.header_bytes),
+            primitives.blake2b(parsed.payload, person=PERSON_PAYLOAD),
+        )
+        if (acceptance.sender, acceptance.message_id, acceptance.message_hash) != (
+            self.identity.principal,
+            parsed.header.message_id,
+            own_hash,
+        ):
+            raise MalformedInput("the acceptance names another message than the one sent")
+        return acceptance
+
+    def _parse_batch(self, body: bytes, limit: int) -> Batch:
+        value = _json_object(body, "batch")
+        items = value.get("messages")
+        if not isinstance(items, list) or len(items) > limit:
+            raise MalformedInput("the relay's batch holds no list of at most limit messages")
+        messages = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise MalformedInput("the relay's delivery is not a JSON object")
+            messages.append(
+                Delivery(
+                    position=_uint(item.get("position"), "position"),
+                    sender=_text(item.get("sender"), "sender"),
+                    message_id=_hex32(item.get("messageId"), "message id"),
+                    message_hash=_hex32(item.get("messageHash"), "message hash"),
+                    accepted_at=_uint(item.get("acceptedAt"), "acceptance time"),
+                    expires=_uint(item.get("expires"), "expiry"),
+                    attempt=_uint(item.get("attempt"), "attempt"),
+                    envelope=_b64decode(item.get("envelope"), self.max_envelope_bytes),
+                )
+            )
+        return Batch(_uint(value.get("cursor"), "cursor"), tuple(messages))
+
+    def _delay(self, attempt: int, retry_after: float) -> float:
+        policy = self.retry
+        ceiling = min(policy.max_delay, policy.base_delay * 2.0**attempt)
+        jitter = int.from_bytes(self._rng(2), "big") / 0xFFFF  # equal jitter: [ceiling/2, ceiling]
+        return max(retry_after, ceiling / 2 + jitter * ceiling / 2)
+
+    async def _request(
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        content_type: str | None = None,
+        *,
+        max_bytes: int = SMALL_ANSWER,
+        timeout: httpx.Timeout | None = None,
+        signed: bool = True,
+        submission: bool = False,
+    ) -> _Answer:
+        """Send a request, retrying per the policy; return the first answer not retried."""
+        ambiguous = False
+        last: _Answer | None = None
+        reason = "no attempt"
+        for attempt in range(self.retry.attempts):
+            retry_after = 0.0
+            try:
+                answer = await self._exchange(
+                    method, target, body, content_type, max_bytes, timeout, signed
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                reason = f"cannot connect ({type(exc).__name__})"  # nothing was sent
+            except (httpx.RequestError, _Oversized) as exc:
+                ambiguous = True  # the request may have reached the relay
+                reason = f"no complete answer ({type(exc).__name__})"
+            else:
+                if answer.status not in _RETRIED:
+                    return answer
+                last = answer
+                ambiguous = ambiguous or answer.status not in _REFUSED_UNCHANGED
+                reason = f"the relay answered {answer.status}"
+                retry_after = _retry_after(answer)
+                if retry_after > self.retry.max_retry_after:
+                    break
+            if attempt + 1 < self.retry.attempts:
+                await anyio.sleep(self._delay(attempt, retry_after))
+        path = target.split("?", maxsplit=1)[0]
+        message = f"{method} {path}: {reason}, after {self.retry.attempts} attempts"
+        if submission and ambiguous:
+            raise SubmissionUnknown(message)
+        raise RelayUnavailable(
+            message,
+            status=last.status if last else None,
+            remote_code=_problem_code(last) if last else None,
+        )
+
+    async def _exchange(  # noqa: PLR0917
+        self,
+        method: str,
+        target: str,
+        body: bytes,
+        content_type: str | None,
+        max_bytes: int,
+        timeout: httpx.Timeout | None,
+        signed: bool,
+    ) -> _Answer:
+        headers = {"content-type": content_type} if content_type else {}
+        request = self._http.build_request(
+            method, target, content=body, headers=headers, timeout=timeout or self._timeout
+        )
+        if signed:  # over the target exactly as httpx puts it on the request line
+            credentials = sign_request(
+                principal=self.identity.principal,
+                signer=self.identity.signer,
+                relay=self.relay_id,
+                method=method,
+                target=request.url.raw_path.decode("ascii"),
+                body=body,
+                now=self._clock(),
+                rng=self._rng,
+            )
+            request.headers["authorization"] = credentials.authorization
+        response = await self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise _Oversized
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _Oversized
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return _Answer(response.status_code, response.headers, b"".join(chunks))
