@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from principals import NOW
-from vectorfile import JSON, document
+from vectorfile import JSON, document, typed
 
 from ncb_relay import codec
 from ncb_relay.codec import CodecLimits, Value
@@ -454,23 +454,6 @@ def invalid_cases() -> list[CodecCase]:
             )
         )
     return out
-
-
-def typed(value: Value) -> JSON:
-    """The typed JSON form of a profile value (spec/vectors.md, "Typed values")."""
-    if value is None:
-        return {"type": "nil"}
-    if isinstance(value, bool):
-        return {"type": "bool", "value": value}
-    if isinstance(value, int):
-        return {"type": "int", "value": str(value)}
-    if isinstance(value, bytes):
-        return {"type": "bin", "value": value.hex()}
-    if isinstance(value, str):
-        return {"type": "str", "value": value}
-    if isinstance(value, list):
-        return {"type": "array", "value": [typed(item) for item in value]}
-    return {"type": "map", "value": [[typed(k), typed(v)] for k, v in value.items()]}
 
 
 def compact_hex(data: bytes) -> JSON:

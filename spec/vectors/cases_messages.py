@@ -30,7 +30,6 @@ from message_exchanges import (
     refusal,
     reset_sequences,
     sealed,
-    typed,
 )
 from principals import NOW, Principal, derive, principals_json
 from skymanga_bodies import (
@@ -42,7 +41,7 @@ from skymanga_bodies import (
     status,
     withdrawal,
 )
-from vectorfile import JSON, document
+from vectorfile import JSON, document, typed
 
 from ncb_relay import codec
 from ncb_relay.freshness import ReplayGuard

@@ -26,7 +26,6 @@ from skymanga_bodies import (
 from vectorfile import JSON
 
 from ncb_relay import primitives
-from ncb_relay.codec import Value
 from ncb_relay.envelope import SealedEnvelope, VerifiedEnvelope, open_envelope, seal
 from ncb_relay.errors import NcbRelayError
 from ncb_relay.freshness import ReplayGuard
@@ -120,23 +119,6 @@ def refusal(action: Callable[[], object]) -> tuple[str, str | None, str | None] 
     except NcbRelayError as exc:
         return exc.code, getattr(exc, "field", None), getattr(exc, "reason", None)
     return None
-
-
-def typed(value: Value) -> JSON:
-    """A profile value as codec.json writes it (spec/vectors.md, "Typed values")."""
-    if value is None:
-        return {"type": "nil"}
-    if isinstance(value, bool):
-        return {"type": "bool", "value": value}
-    if isinstance(value, int):
-        return {"type": "int", "value": str(value)}
-    if isinstance(value, bytes):
-        return {"type": "bin", "value": value.hex()}
-    if isinstance(value, str):
-        return {"type": "str", "value": value}
-    if isinstance(value, list):
-        return {"type": "array", "value": [typed(item) for item in value]}
-    return {"type": "map", "value": [[typed(k), typed(v)] for k, v in value.items()]}
 
 
 # ---------------------------------------------------------------------------------

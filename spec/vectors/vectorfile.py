@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ncb_relay.codec import Value
+
 JSON = dict[str, Any]
 
 PROTOCOL = "NCBR/1"
@@ -50,3 +52,20 @@ def document(
         **fields,
         "testGroups": test_groups,
     }
+
+
+def typed(value: Value) -> JSON:
+    """The typed JSON form of a profile value (spec/vectors.md, "Typed values")."""
+    if value is None:
+        return {"type": "nil"}
+    if isinstance(value, bool):
+        return {"type": "bool", "value": value}
+    if isinstance(value, int):
+        return {"type": "int", "value": str(value)}
+    if isinstance(value, bytes):
+        return {"type": "bin", "value": value.hex()}
+    if isinstance(value, str):
+        return {"type": "str", "value": value}
+    if isinstance(value, list):
+        return {"type": "array", "value": [typed(item) for item in value]}
+    return {"type": "map", "value": [[typed(k), typed(v)] for k, v in value.items()]}
