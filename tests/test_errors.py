@@ -34,6 +34,7 @@ from ncb_relay.errors import (
     KeystoreUnsupported,
     LimitExceeded,
     MalformedInput,
+    NoAnswer,
     NcbRelayError,
     ProtocolError,
     RelayRefused,
@@ -116,6 +117,7 @@ CLIENT_CODES: dict[type[NcbRelayError], str] = {
     RelayUnavailable: "relay-unavailable",
     SubmissionUnknown: "submission-unknown",
     RelayRefused: "relay-refused",
+    NoAnswer: "no-answer",
 }
 
 PARENTS: dict[type[NcbRelayError], type[NcbRelayError]] = {
@@ -126,6 +128,7 @@ PARENTS: dict[type[NcbRelayError], type[NcbRelayError]] = {
     StorageError: NcbRelayError,
     RelayUnavailable: NcbRelayError,
     SubmissionUnknown: NcbRelayError,
+    NoAnswer: NcbRelayError,
     RelayRefused: ProtocolError,
     KeystoreError: NcbRelayError,
     **{cls: KeystoreError for cls in KEYSTORE_CODES if cls is not KeystoreError},

@@ -16,6 +16,7 @@ the boundary with ``raise X(...) from exc`` and never escape on their own.
     ├── StorageError                    the relay's own store cannot do its work   "storage"
     ├── RelayUnavailable                no usable answer from a relay (client)     "relay-unavailable"
     ├── SubmissionUnknown               a submission's outcome is unknown (client) "submission-unknown"
+    ├── NoAnswer                        a request unanswered in the time waited    "no-answer"
     └── ProtocolError                   untrusted input was rejected
         ├── MalformedInput              not the canonical encoding / wrong shape   "malformed"
         ├── LimitExceeded               a size or count limit was hit              "limit-exceeded"
@@ -99,6 +100,7 @@ __all__ = [
     "LimitExceeded",
     "MalformedInput",
     "NcbRelayError",
+    "NoAnswer",
     "ProtocolError",
     "RelayRefused",
     "RelayUnavailable",
@@ -199,6 +201,17 @@ class SubmissionUnknown(NcbRelayError):
     def __init__(self, message: str, *, message_id: bytes | None = None) -> None:
         super().__init__(message)
         self.message_id = message_id
+
+
+class NoAnswer(NcbRelayError):
+    """A request was not answered, declined or withdrawn in the time the caller would wait.
+
+    Not a failure of the request: it stays followed, in ``conversation``, and a
+    late answer still moves it.
+    """
+
+    code = "no-answer"
+    conversation: object = None
 
 
 class ProtocolError(NcbRelayError):

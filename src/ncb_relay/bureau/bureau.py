@@ -1,0 +1,971 @@
+"""A bureau's side of NCBR/1: send, request, receive through handlers, and remember.
+
+Theory of operation.  A :class:`Bureau` joins three things: the bureau's keys,
+its relay (through :class:`~ncb_relay.client.RelayClient`) and its journal
+(:class:`~ncb_relay.bureau.store.BureauStore`).  It uses anyio only, so it runs
+under trio and asyncio alike.
+
+Receiving.  The inbox loop long-polls the relay's mailbox.  Each envelope is
+checked before anything else sees it: structure and size, then the journal (a
+copy already handed over is only acknowledged again; another message under a
+known id is a replay), then :func:`~ncb_relay.open_envelope` (outer and inner
+signatures against the directory as of the message's creation, recipient
+binding, freshness, the replay guard), then the body
+(:func:`~ncb_relay.messages.read_message`; a forward through
+:func:`~ncb_relay.messages.verify_forward`), then its conversation (a reply
+must be bound to a request this bureau follows, or it waits, parked, for the
+forward that names it).  A message that fails any check is kept in the
+journal's ``refused`` table as evidence, acknowledged so it cannot block the
+mailbox, and never reaches a handler.  A message that passes is committed to
+the journal, and only then acknowledged to the relay and handed to the handler
+registered for its body type; see :mod:`ncb_relay.bureau.store` for what a
+crash at each point leaves behind (nothing lost, nothing sent twice).
+
+Sending.  A message is sealed with the next sequence number, recorded with its
+body, then submitted; the relay's answer moves its state (:class:`Outgoing`).
+A submission that timed out is ``unknown``, never failed, and the outbox task
+resubmits the identical bytes until the relay says what it holds.
+
+Restart.  :meth:`Bureau.start` rebuilds the conversations by replaying the
+journal: sent requests and forwards from their recorded bodies, received
+messages by opening their envelopes again with the bureau's key as of the time
+they arrived (the keys that verified them then).  Messages whose handler had
+not finished are handed to their handlers again.
+
+Directory.  With ``anchors``, the bureau fetches the relay's directory, checks
+it against its trust anchors and the version it accepted last (kept in the
+journal across restarts, DIR-12): an older version is a
+:class:`~ncb_relay.errors.Rollback`, another version under the same serial a
+:class:`~ncb_relay.errors.Fork`, and the bureau keeps the version it had.  It
+refreshes hourly and when a sender's key is unknown.  With ``directory``, the
+keys are fixed (tests, closed deployments).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from .. import primitives
+from ..anchor import AnchorChain
+from ..client import Acceptance, RelayClient, RetryPolicy
+from ..directory import KeyDirectory, StaticDirectory
+from ..envelope import (
+    DEFAULT_TTL,
+    PERSON_PAYLOAD,
+    SealedEnvelope,
+    VerifiedEnvelope,
+    header_hash,
+    message_hash,
+    open_envelope,
+)
+from ..errors import (
+    BindingMismatch,
+    DirectoryExpired,
+    NcbRelayError,
+    NoAnswer,
+    ProtocolError,
+    RelayUnavailable,
+    Replay,
+    SubmissionUnknown,
+    UnknownKey,
+    UsageError,
+)
+from ..freshness import DEFAULT_POLICY, FreshnessPolicy, ReplayGuard
+from ..header import DEFAULT_LIMITS, parse_envelope
+from ..identity import EncryptionPublicKey, PrivateIdentity, PublicIdentity, SigningPublicKey
+from ..messages import (
+    DEFAULT_REGISTRY,
+    Acknowledgement,
+    AssistanceRequest,
+    AssistanceResponse,
+    Body,
+    BodyRegistry,
+    Conversation,
+    Conversations,
+    Delivery,
+    Disposition,
+    ErrorReport,
+    Forward,
+    ForwardedMessage,
+    Message,
+    OpaqueBody,
+    SealedForward,
+    StatusUpdate,
+    Withdrawal,
+    encode_body,
+    read_message,
+    seal_forward,
+    seal_message,
+    verify_forward,
+)
+from ..messages.request_states import OPEN_STATES
+from ..verified_directory import VerifiedDirectory, load_directory
+from .incoming import Incoming
+from .outgoing import Draft, Outgoing, sent_row
+from .store import BureauStore, Direction, JournalRow, RowState
+
+__all__ = ["Bureau", "Handler"]
+
+log = logging.getLogger("ncb_relay.bureau")
+
+Handler = Callable[[Incoming], Awaitable[None]]
+Keys = StaticDirectory | VerifiedDirectory
+
+DIRECTORY_REFRESH = 3600.0
+UNKNOWN_KEY_REFRESH = 60.0  # at most one refresh a minute because of an unknown key
+
+
+def _wall_clock() -> int:
+    return int(time.time())
+
+
+def _reply_targets(handle: VerifiedEnvelope, own: str) -> list[str]:
+    return [handle.sender, *(r for r in handle.recipients if r not in (own, handle.sender))]
+
+
+class _RebuildKeys:
+    """The keys for opening a journal row again: historical signing keys, our own key ids.
+
+    The row was verified live when it arrived; opening it again at start
+    checks the same signatures as of the message's creation (DIR-9's
+    historical view), and accepts the bureau's own encryption key ids even if
+    a later directory version dropped them.
+    """
+
+    def __init__(self, keys: KeyDirectory, own: PrivateIdentity) -> None:
+        self._keys = keys
+        self._own = own.principal
+        self._own_ids = frozenset(k.public_key.key_id for k in own.encryption_keys)
+
+    def signing_key(self, principal: str, key_id: bytes, at: int) -> SigningPublicKey:
+        return self._keys.signing_key(principal, key_id, at)
+
+    def check_encryption_key(self, principal: str, key_id: bytes, at: int) -> None:
+        if principal == self._own and key_id in self._own_ids:
+            return
+        self._keys.check_encryption_key(principal, key_id, at)
+
+    def encryption_key(self, principal: str, at: int) -> EncryptionPublicKey:
+        return self._keys.encryption_key(principal, at)
+
+
+class Bureau:
+    """One bureau (or the coordinator) on one relay; see the module docstring.
+
+    Build it with :meth:`connect`, which opens the journal and the relay
+    client, starts the inbox in a task group and stops it gracefully::
+
+        async with Bureau.connect(identity, relay_url=url, relay_id=relay,
+                                  store="seoul.db", coordinator=gs, anchors=chain) as seoul:
+            seoul.on(AssistanceResponse, on_response)
+            conversation = await seoul.request(body, to=["MA.ncb-rabat"], timeout=60)
+    """
+
+    def __init__(
+        self,
+        identity: PrivateIdentity,
+        *,
+        relay: RelayClient,
+        store: BureauStore,
+        coordinator: str,
+        directory: Keys | None = None,
+        anchors: AnchorChain | None = None,
+        clock: Callable[[], int] = _wall_clock,
+        rng: primitives.RandomSource = os.urandom,
+        policy: FreshnessPolicy = DEFAULT_POLICY,
+        registry: BodyRegistry = DEFAULT_REGISTRY,
+        poll_wait: int = 25,
+        batch_size: int = 50,
+        retry_interval: float = 5.0,
+        ttl: int = DEFAULT_TTL,
+    ) -> None:
+        if not isinstance(identity, PrivateIdentity):
+            raise UsageError("identity is the bureau's PrivateIdentity")
+        if (directory is None) == (anchors is None):
+            raise UsageError("give exactly one of directory (fixed keys) and anchors")
+        if store.principal != identity.principal or relay.identity is not identity:
+            raise UsageError("the store and the relay client must be this identity's")
+        self.identity = identity
+        self.principal = identity.principal
+        self.relay = relay
+        self.store = store
+        self.coordinator = coordinator
+        self.anchors = anchors
+        self.registry = registry
+        self.poll_wait = poll_wait
+        self.batch_size = batch_size
+        self.retry_interval = retry_interval
+        self.ttl = ttl
+        self.conversations = Conversations()
+        self._clock = clock
+        self._rng = rng
+        self._keys: Keys | None = directory
+        self._guard = ReplayGuard(policy=policy)
+        self._handlers: dict[type[Body] | str, Handler] = {}
+        self._seq = 0
+        self._started = False
+        self._changed = anyio.Event()
+        self._wake_outbox = anyio.Event()
+        self._in_flight: set[bytes] = set()
+        self._stopping = False
+        self._fetch_scope: anyio.CancelScope | None = None
+        self._last_key_refresh = -UNKNOWN_KEY_REFRESH
+        self._parked_rows: set[bytes] = set()
+        self._pending_parked: list[Delivery] = []
+        self._received: dict[bytes, Incoming] = {}
+        self._running = False
+        self._done = anyio.Event()
+
+    # --- opening and closing -------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls,
+        identity: PrivateIdentity,
+        *,
+        relay_url: str,
+        relay_id: str,
+        store: str | os.PathLike[str],
+        coordinator: str,
+        directory: Keys | None = None,
+        anchors: AnchorChain | None = None,
+        handlers: dict[type[Body] | str, Handler] | None = None,
+        clock: Callable[[], int] = _wall_clock,
+        rng: primitives.RandomSource = os.urandom,
+        retry: RetryPolicy | None = None,
+        shutdown_timeout: float = 10.0,
+        **options: Any,
+    ) -> AsyncIterator[Bureau]:
+        """Open the journal, connect to the relay, start the inbox; stop it all on exit."""
+        journal = BureauStore(Path(store), principal=identity.principal)
+        try:
+            async with RelayClient(
+                relay_url, relay_id=relay_id, identity=identity, clock=clock, rng=rng, retry=retry
+            ) as client:
+                bureau = cls(
+                    identity,
+                    relay=client,
+                    store=journal,
+                    coordinator=coordinator,
+                    directory=directory,
+                    anchors=anchors,
+                    clock=clock,
+                    rng=rng,
+                    **options,
+                )
+                for kind, handler in (handlers or {}).items():
+                    bureau.on(kind, handler)
+                await bureau.start()
+                async with anyio.create_task_group() as tasks:
+                    await tasks.start(bureau.run)
+                    try:
+                        yield bureau
+                    finally:
+                        bureau.stop()
+                        with anyio.move_on_after(shutdown_timeout, shield=True):
+                            await bureau.stopped()
+                        tasks.cancel_scope.cancel()
+        finally:
+            journal.close()
+
+    def on(self, kind: type[Body] | str, handler: Handler) -> None:
+        """Hand each verified message whose body is ``kind`` (class or schema id) to ``handler``.
+
+        The handler is awaited in the inbox loop, one message at a time, in
+        the order the relay delivered them.  A handler that raises leaves the
+        message ``failed`` in the journal (with the error's class), and the
+        loop goes on.
+        """
+        if not (isinstance(kind, str) or (isinstance(kind, type) and issubclass(kind, Body))):
+            raise UsageError("a handler is registered for a Body class or a schema id")
+        self._handlers[kind] = handler
+
+    async def start(self) -> None:
+        """Load the directory and rebuild the conversations from the journal."""
+        if self._started:
+            raise UsageError("the bureau is already started")
+        self._seq = self.store.last_seq
+        if self.anchors is not None:
+            stored = self.store.latest_directory()
+            if stored is not None:
+                self._keys = load_directory(stored, anchors=self.anchors)
+            try:
+                await self.refresh_directory()
+            except (RelayUnavailable, ProtocolError) as exc:
+                if self._keys is None:
+                    raise
+                log.warning("directory-refresh-failed", extra={"code": exc.code})
+        await self._rebuild()
+        self._started = True
+
+    def stop(self) -> None:
+        """Ask the inbox loop to stop after the message in hand (a long-poll is cut short)."""
+        self._stopping = True
+        if self._fetch_scope is not None:
+            self._fetch_scope.cancel()
+        self._wake_outbox.set()
+
+    async def stopped(self) -> None:
+        """Return once :meth:`run` has returned."""
+        if self._running:
+            await self._done.wait()
+
+    # --- the directory -------------------------------------------------------------------------
+
+    @property
+    def keys(self) -> Keys:
+        if self._keys is None:
+            raise UsageError("the bureau has no directory yet: call start()")
+        return self._keys
+
+    async def refresh_directory(self) -> VerifiedDirectory:
+        """Fetch and verify the relay's directory against the anchors and the version held."""
+        if self.anchors is None:
+            raise UsageError("a bureau with fixed keys has no directory to refresh")
+        previous = self._keys if isinstance(self._keys, VerifiedDirectory) else None
+        fresh = await self.relay.verified_directory(anchors=self.anchors, previous=previous)
+        if previous is None or fresh.serial > previous.serial:
+            self.store.save_directory(fresh.serial, fresh.data)
+            log.info("directory", extra={"serial": fresh.serial})
+        self._keys = fresh
+        self._last_key_refresh = anyio.current_time()
+        return fresh
+
+    def _historical(self) -> KeyDirectory:
+        keys = self.keys
+        return keys.historical if isinstance(keys, VerifiedDirectory) else keys
+
+    def _identity(self, principal: str, at: int) -> PublicIdentity:
+        keys = self.keys
+        if isinstance(keys, VerifiedDirectory):
+            return keys.identity(principal, at)
+        return keys.identity(principal)
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def _draft(
+        self,
+        body: Body,
+        to: Iterable[str],
+        *,
+        reply_to: bytes | None = None,
+        refers_to: bytes | None = None,
+    ) -> Draft:
+        if not isinstance(body, Body):
+            raise UsageError("a bureau sends a typed Body")
+        names = list(dict.fromkeys(to))
+        if not names:
+            raise UsageError("a message needs at least one recipient")
+        now = self._clock()
+        recipients = [self._identity(name, now) for name in names]
+        self._seq += 1
+        sealed = seal_message(
+            body,
+            sender=self.identity,
+            recipients=recipients,
+            now=now,
+            seq=self._seq,
+            rng=self._rng,
+            ttl=self.ttl,
+            reply_to=reply_to,
+        )
+        encoded = encode_body(body)
+        return Draft(sealed, body, sent_row(sealed, body, encoded, at=now, refers_to=refers_to))
+
+    def _reply_draft(self, body: Body, handle: VerifiedEnvelope, to: Iterable[str] | None) -> Draft:
+        targets = list(to) if to is not None else _reply_targets(handle, self.principal)
+        return self._draft(
+            body, targets, reply_to=handle.message_hash, refers_to=self._request_of(handle)
+        )
+
+    def _request_of(self, handle: VerifiedEnvelope) -> bytes:
+        """The request a reply to ``handle`` belongs to (the original of a forward)."""
+        row = self.store.lookup(handle.message_id)
+        if row is not None and row.refers_to is not None:
+            return row.refers_to
+        return handle.message_hash
+
+    def _record(self, drafts: Sequence[Draft], **handled: Any) -> None:
+        self.store.record_sent([d.row for d in drafts], seq=self._seq, **handled)
+        for draft in drafts:
+            self._apply_sent(draft.sealed, draft.body, draft.row.refers_to)
+
+    def _apply_sent(self, sealed: SealedEnvelope, body: Body, refers_to: bytes | None) -> None:
+        """What a sent message changes in the conversations this bureau follows."""
+        deliveries: tuple[Delivery, ...] = ()
+        if isinstance(body, AssistanceRequest):
+            _, deliveries = self.conversations.start(sealed, body)
+        elif isinstance(body, Forward) and refers_to in self.conversations:
+            assert refers_to is not None
+            deliveries = self.conversations.add_forward(SealedForward(sealed, body, refers_to))
+        elif isinstance(body, Withdrawal) and sealed.header.reply_to in self.conversations:
+            assert sealed.header.reply_to is not None
+            self.conversations.get(sealed.header.reply_to).withdraw(sealed, body)
+        self._pending_parked.extend(deliveries)
+        self._notify()
+
+    async def send(
+        self, body: Body, *, to: Iterable[str], reply_to: bytes | None = None
+    ) -> Outgoing:
+        """Seal, record and submit ``body``; return its state (see :class:`Outgoing`).
+
+        A refusal by the relay raises its error after the state is recorded as
+        ``failed``; an unreachable relay or an unknown outcome is not an error:
+        the outbox task submits the identical bytes again.
+        """
+        draft = self._draft(body, to, reply_to=reply_to, refers_to=reply_to)
+        self._record([draft])
+        await self._dispatch_parked()
+        return await self._submit(draft.sealed.message_id, draft.sealed)
+
+    async def request(
+        self, body: AssistanceRequest, *, to: Iterable[str], timeout: float
+    ) -> Conversation:
+        """Send a request and wait until it is answered, declined or withdrawn.
+
+        Raises :class:`~ncb_relay.errors.NoAnswer` after ``timeout`` seconds
+        (the request stays followed; its state is in ``conversations``).
+        """
+        if not isinstance(body, AssistanceRequest):
+            raise UsageError("request() sends an AssistanceRequest; use send() for other bodies")
+        outgoing = await self.send(body, to=to)
+        conversation = self.conversations.get(outgoing.message_hash)
+        try:
+            await self.wait_for(conversation, timeout=timeout)
+        except NoAnswer as exc:
+            exc.conversation = conversation
+            raise
+        return conversation
+
+    async def wait_for(
+        self,
+        conversation: Conversation,
+        *,
+        timeout: float,
+        until: Callable[[Conversation], bool] | None = None,
+    ) -> Conversation:
+        """Wait until ``until(conversation)`` (default: it left the open states) or time out."""
+        done = until or (lambda c: c.state not in OPEN_STATES)
+        with anyio.move_on_after(timeout):
+            while not done(conversation):
+                await self._changed_wait()
+            return conversation
+        raise NoAnswer(
+            f"no answer to {conversation.body.case_reference} within {timeout} s "
+            f"(state {conversation.state})"
+        )
+
+    async def forward(
+        self,
+        incoming: Incoming,
+        *,
+        to: Iterable[str],
+        permission: Incoming | None = None,
+        note: str | None = None,
+    ) -> Outgoing:
+        """Forward a message this bureau received (the coordinator's job), with provenance.
+
+        An H2 original needs ``permission``: the originator's
+        :class:`~ncb_relay.messages.DisseminationPermission` as received.
+        """
+        if not isinstance(incoming, Incoming):
+            raise UsageError("forward() passes on an Incoming message")
+        names = list(dict.fromkeys(to))
+        now = self._clock()
+        self._seq += 1
+        forward = seal_forward(
+            incoming.message.envelope,
+            sender=self.identity,
+            recipients=[self._identity(name, now) for name in names],
+            now=now,
+            seq=self._seq,
+            rng=self._rng,
+            coordinator=self.coordinator,
+            permission=permission.message.envelope if permission is not None else None,
+            note=note,
+            ttl=self.ttl,
+            registry=self.registry,
+        )
+        encoded = encode_body(forward.body)
+        row = sent_row(
+            forward.sealed, forward.body, encoded, at=now, refers_to=forward.original_hash
+        )
+        self._record([Draft(forward.sealed, forward.body, row)])
+        await self._dispatch_parked()
+        return await self._submit(forward.sealed.message_id, forward.sealed)
+
+    async def reply(
+        self, incoming: Incoming, body: Body, *, to: Iterable[str] | None = None
+    ) -> Outgoing:
+        """Reply to a message handled before (a status update days later, the response)."""
+        if not isinstance(incoming, Incoming):
+            raise UsageError("reply() answers an Incoming message")
+        draft = self._reply_draft(body, incoming.handle, to)
+        self._record([draft])
+        await self._dispatch_parked()
+        return await self._submit(draft.sealed.message_id, draft.sealed)
+
+    def received(self, message_id: bytes) -> Incoming:
+        """A message received and handed over (in this run or rebuilt from the journal)."""
+        try:
+            return self._received[message_id]
+        except KeyError:
+            raise UsageError(f"no received message {message_id.hex()}") from None
+
+    async def withdraw(self, conversation: Conversation, *, reason: str) -> Outgoing:
+        """Withdraw a request this bureau sent, to everyone it went to."""
+        if conversation.requester != self.principal:
+            raise UsageError("only the requester withdraws a request")
+        recipients = [r.principal for r in conversation.request.header.recipients]
+        return await self.send(
+            Withdrawal(handling=conversation.body.handling, reason=reason),
+            to=recipients,
+            reply_to=conversation.request_hash,
+        )
+
+    async def _submit(self, message_id: bytes, sealed: SealedEnvelope | bytes) -> Outgoing:
+        data = sealed.data if isinstance(sealed, SealedEnvelope) else sealed
+        envelope = sealed if isinstance(sealed, SealedEnvelope) else _sealed_from(data)
+        self._in_flight.add(message_id)
+        try:
+            acceptance: Acceptance = await self.relay.submit(data)
+        except SubmissionUnknown as exc:
+            self.store.mark(message_id, RowState.UNKNOWN, exc.message)
+            self._wake_outbox.set()
+            return Outgoing(envelope, RowState.UNKNOWN, detail=exc.code)
+        except RelayUnavailable as exc:
+            self.store.mark(message_id, RowState.QUEUED, exc.message)
+            self._wake_outbox.set()
+            return Outgoing(envelope, RowState.QUEUED, detail=exc.code)
+        except NcbRelayError as exc:
+            self.store.mark(message_id, RowState.FAILED, exc.code)
+            log.warning("submission-refused", extra={"code": exc.code})
+            raise
+        finally:
+            self._in_flight.discard(message_id)
+        self.store.mark(message_id, RowState.ACCEPTED, f"accepted at {acceptance.accepted_at}")
+        self._notify()
+        return Outgoing(envelope, RowState.ACCEPTED, acceptance=acceptance)
+
+    async def flush(self) -> list[Outgoing]:
+        """Submit every recorded message not yet accepted (queued or unknown), oldest first."""
+        done = []
+        for row in self.store.rows(
+            direction=Direction.OUT, states=(RowState.QUEUED, RowState.UNKNOWN)
+        ):
+            if row.message_id in self._in_flight:
+                continue
+            try:
+                done.append(await self._submit(row.message_id, row.envelope))
+            except NcbRelayError as exc:
+                done.append(Outgoing(_sealed_from(row.envelope), RowState.FAILED, detail=exc.code))
+        return done
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The inbox loop and the outbox task, until :meth:`stop`."""
+        if not self._started:
+            raise UsageError("start() the bureau before running it")
+        self._running = True
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._outbox_loop)
+                task_status.started()
+                await self._inbox_loop()
+                tasks.cancel_scope.cancel()
+        finally:
+            self._running = False
+            self._done.set()
+            self._notify()
+
+    async def _outbox_loop(self) -> None:
+        while not self._stopping:
+            await self.flush()
+            self._wake_outbox = anyio.Event()
+            with anyio.move_on_after(self.retry_interval):
+                await self._wake_outbox.wait()
+
+    async def _inbox_loop(self) -> None:
+        cursor, delay = 0, 1.0
+        last_refresh = anyio.current_time()
+        while not self._stopping:
+            if self.anchors is not None and anyio.current_time() - last_refresh > DIRECTORY_REFRESH:
+                last_refresh = anyio.current_time()
+                await self._try_refresh()
+            if not self._directory_usable():
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            self._fetch_scope = anyio.CancelScope()
+            batch = None
+            with self._fetch_scope:
+                try:
+                    batch = await self.relay.fetch(
+                        after=cursor, limit=self.batch_size, wait=self.poll_wait
+                    )
+                except NcbRelayError as exc:
+                    log.warning("fetch-failed", extra={"code": exc.code})
+            self._fetch_scope = None
+            if batch is None:
+                if not self._stopping:
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, 60.0)
+                continue
+            delay = 1.0
+            done = []
+            for delivery in batch.messages:
+                if self._stopping:
+                    break
+                await self.take(delivery.envelope)
+                done.append(delivery.message_id)
+            if done:
+                try:
+                    await self.relay.acknowledge(done)
+                except NcbRelayError as exc:  # they come again, and are known copies then
+                    log.warning("acknowledge-failed", extra={"code": exc.code})
+            cursor = batch.cursor if len(done) == len(batch.messages) else 0
+
+    async def _try_refresh(self) -> None:
+        try:
+            await self.refresh_directory()
+        except (RelayUnavailable, ProtocolError) as exc:
+            log.warning("directory-refresh-failed", extra={"code": exc.code})
+
+    def _directory_usable(self) -> bool:
+        keys = self.keys
+        if not isinstance(keys, VerifiedDirectory):
+            return True
+        try:
+            if keys.freshness(self._clock()) == "grace":
+                log.warning("directory-in-grace", extra={"serial": keys.serial})
+        except DirectoryExpired:
+            log.error("directory-expired", extra={"serial": keys.serial})
+            return False
+        return True
+
+    async def take(self, envelope: bytes) -> Incoming | None:
+        """Check one envelope from the mailbox, record it and hand it over; ``None`` if refused.
+
+        Also returns ``None`` for a copy of a message already in the journal.
+        """
+        now = self._clock()
+        try:
+            parsed = parse_envelope(envelope, DEFAULT_LIMITS)
+        except ProtocolError as exc:
+            self._refuse(envelope, None, exc, now)
+            return None
+        header = parsed.header
+        held = self.store.lookup(header.message_id)
+        if held is not None:
+            if primitives.constant_time_equal(held.envelope, envelope):
+                return None  # a copy of a message handed over before: only acknowledged again
+            self._refuse(envelope, header.sender, Replay("a known message id, other bytes"), now)
+            return None
+        try:
+            message = self._open(envelope, now)
+        except UnknownKey as exc:
+            if not await self._refresh_for_unknown_key():
+                self._refuse(envelope, header.sender, exc, now)
+                return None
+            try:
+                message = self._open(envelope, now)
+            except ProtocolError as again:
+                self._refuse(envelope, header.sender, again, now)
+                return None
+        except ProtocolError as exc:
+            self._refuse(envelope, header.sender, exc, now)
+            return None
+        try:
+            incoming, applied = self._route(message)
+        except ProtocolError as exc:
+            self._refuse(envelope, header.sender, exc, now)
+            return None
+        parked = self._is_parked(message)
+        self.store.record_received(
+            _received_row(message, envelope, at=now, refers_to=_refers_to(incoming), parked=parked)
+        )
+        if parked:
+            self._parked_rows.add(message.message_id)
+        self._notify()
+        if not parked:
+            await self._hand_over(incoming)
+        await self._hand_over_all(applied)
+        return incoming
+
+    def _open(self, envelope: bytes, now: int) -> Message:
+        verified = open_envelope(
+            envelope, recipient=self.identity, directory=self.keys, now=now, replay=self._guard
+        )
+        return read_message(verified, coordinator=self.coordinator, registry=self.registry)
+
+    async def _refresh_for_unknown_key(self) -> bool:
+        if self.anchors is None:
+            return False
+        if anyio.current_time() - self._last_key_refresh < UNKNOWN_KEY_REFRESH:
+            return False
+        before = self.keys
+        await self._try_refresh()
+        return self.keys is not before
+
+    def _refuse(self, envelope: bytes, sender: str | None, exc: NcbRelayError, now: int) -> None:
+        log.warning("message-refused", extra={"code": exc.code, "sender": sender})
+        self.store.record_refused(
+            at=now, sender=sender, code=exc.code, reason=exc.message, envelope=envelope
+        )
+
+    def _route(self, message: Message) -> tuple[Incoming, tuple[Delivery, ...]]:
+        """What a verified message means here; raise a ProtocolError to refuse it.
+
+        Returns its :class:`Incoming` and the deliveries of replies that were
+        parked waiting for it (a request or forward they name).
+        """
+        body = message.body
+        envelope = message.envelope
+        if isinstance(body, Forward):
+            forwarded = verify_forward(
+                message,
+                directory=self._historical(),
+                coordinator=self.coordinator,
+                registry=self.registry,
+            )
+            applied: tuple[Delivery, ...] = ()
+            if (
+                isinstance(forwarded.original_body, AssistanceRequest)
+                and forwarded.original_hash in self.conversations
+            ):
+                applied = self.conversations.add_forward(forwarded)
+            return self._incoming(message, forwarded.original_body, forwarded=forwarded), applied
+        if isinstance(body, AssistanceRequest):
+            _, applied = self.conversations.start(envelope, body)
+            return self._incoming(message, body), applied
+        if message.reply_to is not None and not isinstance(body, OpaqueBody):
+            try:
+                delivery = self.conversations.receive(message)
+            except BindingMismatch:
+                if message.reply_to in self.conversations or isinstance(body, _CONVERSATION_BODIES):
+                    raise
+                return self._incoming(message, body), ()  # a reply to something else
+            return self._incoming(
+                message, body, conversation=delivery.conversation, step=delivery.step
+            ), ()
+        return self._incoming(message, body), ()
+
+    def _incoming(
+        self,
+        message: Message,
+        body: Body | OpaqueBody,
+        *,
+        forwarded: ForwardedMessage | None = None,
+        conversation: Conversation | None = None,
+        step: Any = None,
+    ) -> Incoming:
+        handle = forwarded.forward.envelope if forwarded is not None else message.envelope
+        return Incoming(
+            message,
+            body,
+            handle,
+            forwarded=forwarded,
+            conversation=conversation,
+            step=step,
+            _seal=self._reply_draft,
+        )
+
+    def _is_parked(self, message: Message) -> bool:
+        return any(m.message_id == message.message_id for m in self.conversations.parked)
+
+    async def _hand_over_all(self, deliveries: Iterable[Delivery]) -> None:
+        for delivery in deliveries:
+            message = delivery.message
+            self._parked_rows.discard(message.message_id)
+            if delivery.disposition is Disposition.REFUSED:
+                assert delivery.error is not None
+                self.store.mark(message.message_id, RowState.FAILED, delivery.error.code)
+                continue
+            incoming = self._incoming(
+                message, message.body, conversation=delivery.conversation, step=delivery.step
+            )
+            await self._hand_over(incoming)
+
+    async def _dispatch_parked(self) -> None:
+        waiting, self._pending_parked = self._pending_parked, []
+        await self._hand_over_all(waiting)
+
+    def _handler_for(self, body: Body | OpaqueBody) -> Handler | None:
+        if isinstance(body, OpaqueBody):
+            return self._handlers.get(body.schema_id)
+        for kind in type(body).__mro__:
+            handler = self._handlers.get(kind)
+            if handler is not None:
+                return handler
+        return self._handlers.get(body.schema_id)
+
+    async def _hand_over(self, incoming: Incoming) -> None:
+        """Run the message's handler; record its replies and the outcome in one transaction."""
+        handler = self._handler_for(incoming.body)
+        state, detail = RowState.HANDLED, None
+        if handler is not None:
+            try:
+                await handler(incoming)
+            except Exception as exc:
+                state, detail = RowState.FAILED, type(exc).__name__
+                incoming._queued.clear()
+                log.error(
+                    "handler-failed",
+                    extra={"schema": incoming.message.body.schema_id, "error": detail},
+                )
+        drafts = list(incoming._queued)
+        incoming._queued.clear()
+        incoming._seal = None  # from now on, replies go through Bureau.reply
+        self._record(drafts, handled=incoming.message_id, handled_state=state, detail=detail)
+        self._received[incoming.message_id] = incoming
+        self._notify()
+        for draft in drafts:
+            with contextlib.suppress(NcbRelayError):  # recorded as failed, and logged
+                await self._submit(draft.sealed.message_id, draft.sealed)
+        await self._dispatch_parked()
+
+    # --- rebuilding ----------------------------------------------------------------------------
+
+    async def _rebuild(self) -> None:
+        """Replay the journal into the conversations; hand unfinished messages over again."""
+        keys = _RebuildKeys(self._historical(), self.identity)
+        unfinished: list[Incoming] = []
+        for row in self.store.rows():
+            if row.direction is Direction.OUT:
+                assert row.body is not None
+                body = self.registry.decode(row.body)
+                if isinstance(body, Body):
+                    self._apply_sent(_sealed_from(row.envelope), body, row.refers_to)
+                continue
+            try:
+                verified = open_envelope(
+                    row.envelope,
+                    recipient=self.identity,
+                    directory=keys,
+                    now=row.at,
+                    replay=ReplayGuard(policy=self._guard.policy),
+                )
+                message = read_message(
+                    verified, coordinator=self.coordinator, registry=self.registry
+                )
+                incoming, applied = self._route(message)
+            except ProtocolError as exc:
+                log.error("journal-row-unverifiable", extra={"code": exc.code, "pos": row.pos})
+                continue
+            self._remember(verified)
+            self._received[message.message_id] = incoming
+            if row.state is not RowState.PENDING:
+                incoming._seal = None
+            if self._is_parked(message):
+                self._parked_rows.add(message.message_id)
+            elif row.state is RowState.PENDING:
+                unfinished.append(incoming)
+            for delivery in applied:
+                self._parked_rows.discard(delivery.message.message_id)
+                if self.store.lookup(delivery.message.message_id) is not None and (
+                    delivery.disposition is not Disposition.REFUSED
+                ):
+                    held = self.store.lookup(delivery.message.message_id)
+                    if held is not None and held.state is RowState.PENDING:
+                        unfinished.append(
+                            self._incoming(
+                                delivery.message,
+                                delivery.message.body,
+                                conversation=delivery.conversation,
+                                step=delivery.step,
+                            )
+                        )
+        self._pending_parked = []
+        for incoming in unfinished:
+            await self._hand_over(incoming)
+
+    def _remember(self, verified: VerifiedEnvelope) -> None:
+        """Seed the live replay guard with a message whose window is still open."""
+        now = self._clock()
+        if self._guard.policy.forget_after(verified.expires) > now:
+            with contextlib.suppress(NcbRelayError):
+                self._guard.record(
+                    verified.sender, verified.message_id, verified.seq, verified.expires, now
+                )
+
+    # --- looking ---------------------------------------------------------------------------------
+
+    def _changed_wait(self) -> Awaitable[None]:
+        return self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def outbox(self) -> list[JournalRow]:
+        """Every sent message, oldest first, with its state."""
+        return self.store.rows(direction=Direction.OUT)
+
+    def inbox(self, *states: RowState) -> list[JournalRow]:
+        """Every received message (optionally only some states), oldest first."""
+        return self.store.rows(direction=Direction.IN, states=states)
+
+    def journal_of(self, request_hash: bytes) -> list[JournalRow]:
+        """The journal rows of one request: the request, its forwards, every reply."""
+        return [
+            row for row in self.store.rows() if request_hash in (row.message_hash, row.refers_to)
+        ]
+
+
+_CONVERSATION_BODIES = (Acknowledgement, StatusUpdate, AssistanceResponse, Withdrawal, ErrorReport)
+
+
+def _sealed_from(data: bytes) -> SealedEnvelope:
+    """A recorded envelope as its sender keeps it (the names are recomputed from its bytes)."""
+    parsed = parse_envelope(data, DEFAULT_LIMITS)
+    digest = message_hash(
+        header_hash(parsed.header_bytes), primitives.blake2b(parsed.payload, person=PERSON_PAYLOAD)
+    )
+    return SealedEnvelope(data, parsed.header.message_id, digest, parsed.header)
+
+
+def _refers_to(incoming: Incoming) -> bytes | None:
+    if incoming.forwarded is not None:
+        return incoming.forwarded.original_hash
+    if incoming.conversation is not None:
+        return incoming.conversation.request_hash
+    if isinstance(incoming.body, AssistanceRequest):
+        return None
+    return incoming.message.reply_to
+
+
+def _received_row(
+    message: Message, data: bytes, *, at: int, refers_to: bytes | None, parked: bool
+) -> JournalRow:
+    envelope = message.envelope
+    return JournalRow(
+        pos=0,
+        direction=Direction.IN,
+        message_id=envelope.message_id,
+        message_hash=envelope.message_hash,
+        sender=envelope.sender,
+        recipients=envelope.recipients,
+        schema=message.body.schema_id,
+        created=envelope.created,
+        at=at,
+        reply_to=envelope.reply_to,
+        refers_to=refers_to,
+        envelope=data,
+        body=None,
+        state=RowState.PENDING,
+        detail="parked" if parked else None,
+    )

@@ -1,0 +1,383 @@
+"""A bureau's own SQLite file: the messages it sent and received, its counters, its directory.
+
+Theory of operation.  The file is a *journal*: one row per message, in the
+order the bureau handled them, sent (``out``) or received (``in``).  The
+conversation state of :mod:`ncb_relay.messages` is never stored as such; it is
+rebuilt at start by replaying the journal through the same core code that
+built it the first time, so the stored facts and the state cannot disagree.
+
+A received message is written once, verified, in one transaction with its
+place in the journal; that row *is* the seen-message record and the hand-over
+to the application (its ``state`` starts ``pending``).  The application's
+handler runs after the commit; when it returns, one transaction marks the row
+``handled`` and records the replies the handler queued, with the new sequence
+counter.  A crash in between leaves the row ``pending`` and its replies
+unrecorded: the handler runs again after a restart, and nothing it sent the
+first time was ever submitted.
+
+A sent message is recorded (``queued``) with its sealed bytes and its body
+before it is submitted; its state then follows the relay's answer:
+``accepted`` (with the acceptance), ``unknown`` (may have been accepted: it is
+resubmitted with the identical bytes), ``failed`` (refused, with the code).
+
+A refused incoming message (it failed verification) is kept in ``refused``,
+bounded, as evidence; it never enters the journal.
+
+Every connection uses WAL and ``synchronous=FULL`` and holds the file in
+exclusive locking mode: one process, one bureau, one file.  Each method is
+one short transaction; the store is used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from ..errors import Replay, StorageError, UsageError
+
+__all__ = [
+    "MAX_REFUSED",
+    "BureauStore",
+    "Direction",
+    "JournalRow",
+    "RowState",
+]
+
+APPLICATION_ID = 0x4E434242  # "NCBB"
+SCHEMA_VERSION = 1
+MAX_REFUSED = 10_000  # refused messages kept as evidence; the oldest go first
+MAX_REFUSED_BYTES = 64 * 1024  # of each refused envelope, the first bytes kept
+
+_SCHEMA = (
+    """CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE journal (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        message_id BLOB NOT NULL UNIQUE,
+        message_hash BLOB NOT NULL,
+        sender TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        schema TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        reply_to BLOB,
+        refers_to BLOB,
+        envelope BLOB NOT NULL,
+        body BLOB,
+        state TEXT NOT NULL,
+        detail TEXT
+    )""",
+    "CREATE INDEX journal_by_state ON journal (direction, state)",
+    """CREATE TABLE refused (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        sender TEXT,
+        code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        envelope BLOB NOT NULL
+    )""",
+    """CREATE TABLE directories (
+        serial INTEGER PRIMARY KEY,
+        data BLOB NOT NULL
+    )""",
+)
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class RowState(StrEnum):
+    """Where a journal row stands.  ``in``: pending, handled, failed.  ``out``: the rest."""
+
+    PENDING = "pending"  # received, verified, stored; its handler has not finished
+    HANDLED = "handled"  # its handler returned (or it needed none)
+    FAILED = "failed"  # in: its handler raised; out: the relay refused it
+    QUEUED = "queued"  # sealed and recorded, not yet accepted by the relay
+    UNKNOWN = "unknown"  # submitted; the relay may have accepted it
+    ACCEPTED = "accepted"  # the relay accepted it
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """One message of the journal, as stored."""
+
+    pos: int
+    direction: Direction
+    message_id: bytes
+    message_hash: bytes
+    sender: str
+    recipients: tuple[str, ...]
+    schema: str
+    created: int
+    at: int
+    reply_to: bytes | None
+    refers_to: bytes | None  # the request a forward carries (out), or the handle answered (in)
+    envelope: bytes
+    body: bytes | None  # out: the encoded body (the sender cannot open its own envelope)
+    state: RowState
+    detail: str | None
+
+
+_COLUMNS = (
+    "pos, direction, message_id, message_hash, sender, recipients, schema, created, at, "
+    "reply_to, refers_to, envelope, body, state, detail"
+)
+
+
+def _row(values: Sequence[object]) -> JournalRow:
+    (
+        pos,
+        direction,
+        mid,
+        mhash,
+        sender,
+        rcpts,
+        schema,
+        created,
+        at,
+        rt,
+        ref,
+        env,
+        body,
+        st,
+        det,
+    ) = values
+    assert isinstance(rcpts, str)
+    return JournalRow(
+        pos=int(pos),  # type: ignore[call-overload]
+        direction=Direction(str(direction)),
+        message_id=bytes(mid),  # type: ignore[call-overload]
+        message_hash=bytes(mhash),  # type: ignore[call-overload]
+        sender=str(sender),
+        recipients=tuple(rcpts.split(",")) if rcpts else (),
+        schema=str(schema),
+        created=int(created),  # type: ignore[call-overload]
+        at=int(at),  # type: ignore[call-overload]
+        reply_to=None if rt is None else bytes(rt),  # type: ignore[call-overload]
+        refers_to=None if ref is None else bytes(ref),  # type: ignore[call-overload]
+        envelope=bytes(env),  # type: ignore[call-overload]
+        body=None if body is None else bytes(body),  # type: ignore[call-overload]
+        state=RowState(str(st)),
+        detail=None if det is None else str(det),
+    )
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageError(f"bureau store: {what} failed ({type(exc).__name__}: {exc})") from exc
+
+
+class BureauStore:
+    """The journal of one bureau (its ``principal``), in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, principal: str) -> None:
+        self.path = Path(path)
+        self.principal = principal
+        with _translated(f"opening {self.path.name}"):
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            self._prepare()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _prepare(self) -> None:
+        db = self._db
+        with _translated("preparing the file"):
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            application_id = db.execute("PRAGMA application_id").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if application_id == 0 and version == 0:
+                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if tables:
+                    raise StorageError(f"{self.path.name} is not a bureau store")
+                with self._transaction():
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+                    db.execute(
+                        "INSERT INTO meta VALUES ('principal', ?), ('seq', 0)",
+                        (self.principal.encode(),),
+                    )
+                    db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                return
+        if application_id != APPLICATION_ID:
+            raise StorageError(f"{self.path.name} is not a bureau store")
+        if version != SCHEMA_VERSION:
+            raise StorageError(f"{self.path.name} has schema {version}; this version reads 1")
+        owner = self._meta("principal")
+        if owner is None or owner.decode() != self.principal:
+            raise UsageError(f"{self.path.name} is the store of another principal")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- meta ----------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> bytes | None:
+        with _translated("reading"):
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0]) if isinstance(row[0], bytes) else row[0]
+
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence number recorded on a sent message (0 before the first)."""
+        with _translated("reading"):
+            (value,) = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+        return int(value)
+
+    # --- the journal ---------------------------------------------------------------------------
+
+    def lookup(self, message_id: bytes) -> JournalRow | None:
+        with _translated("reading"):
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM journal WHERE message_id = ?",  # noqa: S608 - constant
+                (message_id,),
+            ).fetchone()
+        return None if row is None else _row(row)
+
+    def rows(
+        self, *, direction: Direction | None = None, states: Sequence[RowState] = ()
+    ) -> list[JournalRow]:
+        """The journal in order, optionally only one direction and some states."""
+        clauses, args = [], []
+        if direction is not None:
+            clauses.append("direction = ?")
+            args.append(direction.value)
+        if states:
+            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+            args.extend(s.value for s in states)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with _translated("reading"):
+            found = self._db.execute(
+                f"SELECT {_COLUMNS} FROM journal {where} ORDER BY pos",  # noqa: S608 - only placeholders
+                args,
+            ).fetchall()
+        return [_row(r) for r in found]
+
+    def record_received(self, row: JournalRow) -> None:
+        """Write a verified incoming message; :class:`Replay` if its id holds another message."""
+        with _translated("recording a received message"), self._transaction() as db:
+            held = db.execute(
+                "SELECT message_hash FROM journal WHERE message_id = ?", (row.message_id,)
+            ).fetchone()
+            if held is not None:
+                raise Replay(f"message id {row.message_id.hex()} is already in the journal")
+            self._insert(db, row)
+
+    def record_sent(
+        self,
+        rows: Sequence[JournalRow],
+        *,
+        seq: int,
+        handled: bytes | None = None,
+        handled_state: RowState = RowState.HANDLED,
+        detail: str | None = None,
+    ) -> None:
+        """Record sealed messages, the new sequence counter and (optionally) a handled message."""
+        with _translated("recording sent messages"), self._transaction() as db:
+            for row in rows:
+                self._insert(db, row)
+            db.execute("UPDATE meta SET value = max(value, ?) WHERE key = 'seq'", (seq,))
+            if handled is not None:
+                db.execute(
+                    "UPDATE journal SET state = ?, detail = ? WHERE message_id = ?",
+                    (handled_state.value, detail, handled),
+                )
+
+    def mark(self, message_id: bytes, state: RowState, detail: str | None = None) -> None:
+        with _translated("updating a message's state"), self._transaction() as db:
+            db.execute(
+                "UPDATE journal SET state = ?, detail = ? WHERE message_id = ?",
+                (state.value, detail, message_id),
+            )
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, row: JournalRow) -> None:
+        db.execute(
+            "INSERT INTO journal (direction, message_id, message_hash, sender, recipients, "
+            "schema, created, at, reply_to, refers_to, envelope, body, state, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.direction.value,
+                row.message_id,
+                row.message_hash,
+                row.sender,
+                ",".join(row.recipients),
+                row.schema,
+                row.created,
+                row.at,
+                row.reply_to,
+                row.refers_to,
+                row.envelope,
+                row.body,
+                row.state.value,
+                row.detail,
+            ),
+        )
+
+    # --- refused messages ----------------------------------------------------------------------
+
+    def record_refused(
+        self, *, at: int, sender: str | None, code: str, reason: str, envelope: bytes
+    ) -> None:
+        """Keep a refused envelope (its first bytes) as evidence; forget the oldest past the cap."""
+        with _translated("recording a refused message"), self._transaction() as db:
+            db.execute(
+                "INSERT INTO refused (at, sender, code, reason, envelope) VALUES (?, ?, ?, ?, ?)",
+                (at, sender, code, reason[:500], envelope[:MAX_REFUSED_BYTES]),
+            )
+            db.execute(
+                "DELETE FROM refused WHERE pos <= (SELECT max(pos) FROM refused) - ?",
+                (MAX_REFUSED,),
+            )
+
+    def refused(self) -> list[tuple[int, str | None, str, str]]:
+        """The refused messages kept: (time, claimed sender, code, reason), oldest first."""
+        with _translated("reading"):
+            found = self._db.execute(
+                "SELECT at, sender, code, reason FROM refused ORDER BY pos"
+            ).fetchall()
+        return [(int(a), s, str(c), str(r)) for a, s, c, r in found]
+
+    # --- the directory -------------------------------------------------------------------------
+
+    def latest_directory(self) -> bytes | None:
+        """The signed directory file accepted last (DIR-12: kept across restarts)."""
+        with _translated("reading"):
+            row = self._db.execute(
+                "SELECT data FROM directories ORDER BY serial DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def directories(self) -> list[bytes]:
+        """Every directory file accepted, oldest first."""
+        with _translated("reading"):
+            found = self._db.execute("SELECT data FROM directories ORDER BY serial").fetchall()
+        return [bytes(r[0]) for r in found]
+
+    def save_directory(self, serial: int, data: bytes) -> None:
+        with _translated("saving the directory"), self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO directories VALUES (?, ?)", (serial, data))
