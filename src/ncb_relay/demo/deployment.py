@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from ..anchor import AnchorChain, RootKey, TrustAnchor
+from ..bureau import Bureau
 from ..entries import Role
 from ..errors import UsageError
 from ..identity import EncryptionKeyPair, PrivateIdentity, SigningKeyPair
@@ -63,6 +65,20 @@ class Deployment:
     def store(self, principal: str) -> Path:
         """Where ``principal``'s journal goes in this deployment."""
         return self.root / f"{principal}.db"
+
+    def connect(
+        self, principal: str, relay_url: str, **options: Any
+    ) -> AbstractAsyncContextManager[Bureau]:
+        """:meth:`Bureau.connect` for ``principal`` on this deployment's relay at ``relay_url``."""
+        return Bureau.connect(
+            self.identities[principal],
+            relay_url=relay_url,
+            relay_id=self.relay_id,
+            store=self.store(principal),
+            coordinator=self.coordinator,
+            anchors=self.anchors,
+            **options,
+        )
 
 
 def make_deployment(
@@ -138,11 +154,11 @@ async def running_relay(
 ) -> AsyncIterator[RunningRelay]:
     """Run the deployment's relay in a task group; stop it gracefully on exit."""
     stop = anyio.Event()
-    options = {} if clock is None else {"clock": clock}
+    run = partial(run_relay, deployment.config, shutdown_trigger=stop.wait)
+    if clock is not None:
+        run = partial(run, clock=clock)
     async with anyio.create_task_group() as tasks:
-        running: RunningRelay = await tasks.start(
-            partial(run_relay, deployment.config, shutdown_trigger=stop.wait, **options)
-        )
+        running: RunningRelay = await tasks.start(run)
         try:
             yield running
         finally:

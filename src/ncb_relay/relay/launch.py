@@ -34,6 +34,7 @@ import anyio.abc
 
 from ..anchor import AnchorChain
 from ..errors import NcbRelayError, UsageError
+from ..request_auth import NonceCache
 from ..signatures import ANCHOR_KIND, DIRECTORY_KIND
 from ..verified_directory import VerifiedDirectory, verify_directory
 from .app import create_app
@@ -166,14 +167,24 @@ async def run_relay(
     directory = load_trusted_directory(config, now=clock())
     metrics = RelayMetrics()
     metrics_listen = config.metrics.listen(config.listen)
+    settings = app_settings(config)
+    # AUTH-12: a relay on a store it creates now never accepted a request, so it has no
+    # restart window; on an existing store it refuses requests dated before now + skew.
+    new_store = not config.database.exists()
     async with open_sqlite_store(config.database) as store:
         app = create_app(
             relay_id=config.relay_id,
             directory=lambda: directory,
             store=store,
             clock=clock,
-            settings=app_settings(config),
+            settings=settings,
             metrics=metrics,
+            nonces=NonceCache(
+                since=None if new_store else clock(),
+                max_skew=settings.request_skew,
+                max_entries=settings.max_nonces,
+                max_per_principal=settings.max_nonces_per_bureau,
+            ),
         )
         stopping = anyio.Event()
         async with anyio.create_task_group() as servers:
