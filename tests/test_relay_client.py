@@ -32,6 +32,7 @@ from ncb_relay.errors import (
     Replay,
     Rollback,
     SubmissionUnknown,
+    UsageError,
 )
 from ncb_relay.lifecycle import next_version
 from ncb_relay.relay.launch import run_relay
@@ -253,3 +254,12 @@ async def test_unknown_codes_and_garbage_answers_are_typed(tmp_path: Path) -> No
         assert (refused.value.status, refused.value.remote_code) == (404, "not-found")
         with pytest.raises(RelayUnavailable):
             await seoul.fetch(limit=1)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://[::1", "ftp://relay.example", "https://relay.example/v1", "https://relay.example?x=1"],
+)
+def test_a_base_url_that_is_not_an_origin_is_a_usage_error(base_url: str) -> None:
+    with pytest.raises(UsageError, match="base_url"):
+        RelayClient(base_url, relay_id=RELAY, identity=IDS[SEOUL])

@@ -11,7 +11,7 @@ waits for it, and the replies it queues are sealed back on the loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from functools import partial
 from types import TracebackType
@@ -35,11 +35,11 @@ SyncHandler = Callable[[Incoming], None]
 
 
 def _blocking(
-    method: Callable[Concatenate[Bureau, P], Any],
-) -> Callable[Concatenate[BlockingBureau, P], Any]:
+    method: Callable[Concatenate[Bureau, P], Awaitable[R]],
+) -> Callable[Concatenate[BlockingBureau, P], R]:
     """``Bureau.method`` as a blocking call on the portal's loop."""
 
-    def call(self: BlockingBureau, /, *args: P.args, **kwargs: P.kwargs) -> Any:
+    def call(self: BlockingBureau, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._portal.call(partial(method, self.bureau, *args, **kwargs))
 
     call.__name__ = method.__name__
@@ -57,7 +57,9 @@ def _threaded(handler: SyncHandler) -> Handler:
                 seal, body, handle, to
             )
         try:
-            await anyio.to_thread.run_sync(handler, incoming)
+            # a handler that never returns must not hold up shutdown: its thread is abandoned
+            # and the message stays pending, to be handed over again after a restart
+            await anyio.to_thread.run_sync(handler, incoming, abandon_on_cancel=True)
         finally:
             incoming._seal = seal
 

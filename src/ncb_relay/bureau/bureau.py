@@ -30,7 +30,9 @@ Restart.  :meth:`Bureau.start` rebuilds the conversations by replaying the
 journal: sent requests and forwards from their recorded bodies, received
 messages by opening their envelopes again with the bureau's key as of the time
 they arrived (the keys that verified them then).  Messages whose handler had
-not finished are handed to their handlers again.
+not finished are handed to their handlers again when :meth:`Bureau.run`
+starts, before the inbox, and under :meth:`Bureau.connect` only once the
+caller holds the bureau (a handler may use it, to forward say).
 
 Directory.  With ``anchors``, the bureau fetches the relay's directory, checks
 it against its trust anchors and the version it accepted last (kept in the
@@ -54,6 +56,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import httpx
 
 from .. import primitives
 from ..anchor import AnchorChain
@@ -223,6 +226,8 @@ class Bureau:
         self._parked_rows: set[bytes] = set()
         self._pending_parked: list[Delivery] = []
         self._received: dict[bytes, Incoming] = {}
+        self._unfinished: list[Incoming] = []  # from the journal, handed over again by run()
+        self._released: anyio.Event | None = None  # set by connect() once it hands the bureau out
         self._running = False
         self._done = anyio.Event()
 
@@ -245,13 +250,23 @@ class Bureau:
         rng: primitives.RandomSource = os.urandom,
         retry: RetryPolicy | None = None,
         shutdown_timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
         **options: Any,
     ) -> AsyncIterator[Bureau]:
-        """Open the journal, connect to the relay, start the inbox; stop it all on exit."""
+        """Open the journal, connect to the relay, start the inbox; stop it all on exit.
+
+        ``transport`` replaces the relay client's network transport (tests, proxies).
+        """
         journal = BureauStore(Path(store), principal=identity.principal)
         try:
             async with RelayClient(
-                relay_url, relay_id=relay_id, identity=identity, clock=clock, rng=rng, retry=retry
+                relay_url,
+                relay_id=relay_id,
+                identity=identity,
+                clock=clock,
+                rng=rng,
+                retry=retry,
+                transport=transport,
             ) as client:
                 bureau = cls(
                     identity,
@@ -267,9 +282,13 @@ class Bureau:
                 for kind, handler in (handlers or {}).items():
                     bureau.on(kind, handler)
                 await bureau.start()
+                bureau._released = anyio.Event()
                 async with anyio.create_task_group() as tasks:
                     await tasks.start(bureau.run)
                     try:
+                        # the handlers of unfinished messages may use the bureau only once the
+                        # caller holds it: run() waits for this (no checkpoint before the yield)
+                        bureau._released.set()
                         yield bureau
                     finally:
                         bureau.stop()
@@ -292,7 +311,10 @@ class Bureau:
         self._handlers[kind] = handler
 
     async def start(self) -> None:
-        """Load the directory and rebuild the conversations from the journal."""
+        """Load the directory and rebuild the conversations from the journal.
+
+        The messages whose handler had not finished are handed over again by :meth:`run`.
+        """
         if self._started:
             raise UsageError("the bureau is already started")
         self._seq = self.store.last_seq
@@ -478,10 +500,21 @@ class Bureau:
 
         An H2 original needs ``permission``: the originator's
         :class:`~ncb_relay.messages.DisseminationPermission` as received.
+        A forward of the same message to the same recipients recorded before
+        (and not refused) is not made again: its state is returned.  So a
+        handler that forwards, interrupted and run again after a restart,
+        forwards once.
         """
         if not isinstance(incoming, Incoming):
             raise UsageError("forward() passes on an Incoming message")
         names = list(dict.fromkeys(to))
+        for row in self.store.sent_referring_to(incoming.message.message_hash):
+            if (
+                row.schema == Forward.schema_id
+                and set(row.recipients) == set(names)
+                and row.state is not RowState.FAILED
+            ):
+                return Outgoing(_sealed_from(row.envelope), row.state, detail=row.detail)
         now = self._clock()
         self._seq += 1
         forward = seal_forward(
@@ -585,6 +618,7 @@ class Bureau:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._outbox_loop)
                 task_status.started()
+                await self._hand_over_unfinished()
                 await self._inbox_loop()
                 tasks.cancel_scope.cancel()
         finally:
@@ -841,7 +875,7 @@ class Bureau:
     # --- rebuilding ----------------------------------------------------------------------------
 
     async def _rebuild(self) -> None:
-        """Replay the journal into the conversations; hand unfinished messages over again."""
+        """Replay the journal into the conversations; keep the unfinished messages for run()."""
         keys = _RebuildKeys(self._historical(), self.identity)
         unfinished: list[Incoming] = []
         for row in self.store.rows():
@@ -890,8 +924,14 @@ class Bureau:
                             )
                         )
         self._pending_parked = []
-        for incoming in unfinished:
-            await self._hand_over(incoming)
+        self._unfinished = unfinished
+
+    async def _hand_over_unfinished(self) -> None:
+        """Hand the messages whose handler had not finished over again, before the inbox."""
+        if self._released is not None:
+            await self._released.wait()
+        while self._unfinished and not self._stopping:  # the rest stay pending in the journal
+            await self._hand_over(self._unfinished.pop(0))
 
     def _remember(self, verified: VerifiedEnvelope) -> None:
         """Seed the live replay guard with a message whose window is still open."""

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 
 from ..envelope import SealedEnvelope, VerifiedEnvelope
 from ..errors import UsageError
-from ..messages import Body, Conversation, ForwardedMessage, Message, OpaqueBody, Step
+from ..messages import (
+    AssistanceRequest,
+    Body,
+    Conversation,
+    ForwardedMessage,
+    Message,
+    OpaqueBody,
+    Step,
+)
 
 if TYPE_CHECKING:
     from .outgoing import Draft
@@ -26,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Incoming"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Incoming:
     """A verified message handed to the application.
 
@@ -62,13 +70,21 @@ class Incoming:
     def message_id(self) -> bytes:
         return self.message.message_id
 
+    @property
+    def in_handler(self) -> bool:
+        """Whether its handler is running (replies then go through :meth:`reply`)."""
+        return self._seal is not None
+
     def reply(self, body: Body, *, to: Iterable[str] | None = None) -> SealedEnvelope:
         """Seal ``body`` as a reply to :attr:`handle`; it is sent once the handler returns.
 
-        ``to`` defaults to everyone on the handle but this bureau: its sender
-        and the other recipients (the requester in copy of a forward, the
-        coordinator in copy of a request).
+        ``to`` defaults, for a request (or a forwarded one), to everyone on the
+        handle but this bureau: its sender and the other recipients (the
+        requester in copy of a forward, the coordinator in copy of a request);
+        for anything else, such as a diffusion to many bureaus, to its sender only.
         """
+        if to is None and not isinstance(self.body, AssistanceRequest):
+            to = (self.handle.sender,)
         if self._seal is None:
             raise UsageError(
                 "reply() queues replies while the handler runs; "
@@ -77,6 +93,12 @@ class Incoming:
         draft = self._seal(body, self.handle, to)
         self._queued.append(draft)
         return draft.sealed
+
+    def __repr__(self) -> str:  # never the body: it is case information (ERR-2)
+        return (
+            f"Incoming({self.message.body.schema_id} from {self.sender!r}, "
+            f"id {self.message_id.hex()[:16]}...)"
+        )
 
     @property
     def replies(self) -> tuple[SealedEnvelope, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..client import Acceptance
 from ..envelope import SealedEnvelope
@@ -17,8 +17,8 @@ class Draft:
     """A sealed message not recorded yet, with the journal row it will become."""
 
     sealed: SealedEnvelope
-    body: Body
-    row: JournalRow
+    body: Body = field(repr=False)
+    row: JournalRow = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

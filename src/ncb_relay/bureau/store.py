@@ -277,6 +277,16 @@ class BureauStore:
             ).fetchall()
         return [_row(r) for r in found]
 
+    def sent_referring_to(self, refers_to: bytes) -> list[JournalRow]:
+        """The sent messages recorded with ``refers_to`` (the forwards of one original, ...)."""
+        with _translated("reading"):
+            found = self._db.execute(
+                f"SELECT {_COLUMNS} FROM journal "  # noqa: S608 - constant
+                "WHERE direction = 'out' AND refers_to = ? ORDER BY pos",
+                (refers_to,),
+            ).fetchall()
+        return [_row(r) for r in found]
+
     def record_received(self, row: JournalRow) -> None:
         """Write a verified incoming message; :class:`Replay` if its id holds another message."""
         with _translated("recording a received message"), self._transaction() as db:

@@ -117,7 +117,10 @@ class RelayClient:
         max_envelope_bytes: int = DEFAULT_LIMITS.max_envelope_bytes,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        url = httpx.URL(base_url)
+        try:
+            url = httpx.URL(base_url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise UsageError("base_url is not a URL") from exc
         if url.scheme not in ("http", "https") or url.path not in ("", "/") or url.query:
             raise UsageError("base_url is the relay's origin: http(s)://host[:port], no path")
         if not isinstance(identity, PrivateIdentity):
