@@ -10,16 +10,21 @@ import pytest
 from ncb_relay.cli import main
 
 
-def test_demo_runs_every_check_and_reports_them(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_plays_the_case_through_a_relay_and_reports_each_step(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "NCB Paris, not a recipient, cannot read it" in out
-    assert out.strip().endswith("demo: 8 checks passed")
+    assert "[ 1/14] XP.relay-lyon: relay started" in out
+    assert "MA.ncb-rabat -> XP.interpol-gs, KR.ncb-seoul: response with findings" in out
+    assert "[14/14]" in out
+    assert out.splitlines()[-1].startswith("demo: the SkyManga case played through relay ")
 
 
 def test_demo_quiet_prints_only_the_verdict(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--quiet"]) == 0
-    assert capsys.readouterr().out == "demo: 8 checks passed\n"
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("demo: the SkyManga case played through relay XP.relay-lyon: 14 steps")
 
 
 def test_console_script_entry_point_is_installed() -> None:

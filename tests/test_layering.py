@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ncb_relay"
-ADAPTERS = {"atomic_file", "bureau", "cli", "client", "demo", "keystore", "relay"}
+ADAPTERS = {"atomic_file", "bureau", "bureau_cli", "cli", "client", "demo", "keystore", "relay"}
 ADAPTERS |= {  # the administrators' commands, run by cli (spec/directory.md, "Command line")
     "admin_anchor",
     "admin_directory",

@@ -5,7 +5,10 @@ piracy site run from Morocco; NCB Seoul asked NCB Rabat for assistance with the
 General Secretariat in copy, and Rabat answered.  This module plays the first
 exchange with real keys and real envelopes, and checks every property it shows
 on the way.  It does no I/O of its own: ``now``, ``rng`` and ``say`` (where
-progress lines go) are parameters.  The command ``ncb-relay demo`` runs it.
+progress lines go) are parameters.  It is a self-check of the core's refusals
+(an outsider, a tampered copy, a replay, a misbound reply), run by the tests;
+``ncb-relay demo`` plays the whole case through a relay
+(:mod:`ncb_relay.demo.play`).
 """
 
 from __future__ import annotations
