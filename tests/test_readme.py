@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -19,6 +21,8 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
     assert run_tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
 
 
-def test_python_example_runs() -> None:
-    (example,) = _blocks("python")
-    exec(compile(example, "README.md", "exec"), {})
+def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    embedding, core = _blocks("python")
+    exec(compile(core, "README.md", "exec"), {})
+    exec(compile(embedding, "README.md", "exec"), {})  # a relay on a loopback port, two bureaus
+    assert capsys.readouterr().out.startswith("answered - The operator")
