@@ -46,6 +46,7 @@ from ncb_relay.messages import (
     Acknowledgement,
     AssistanceRequest,
     AssistanceResponse,
+    Forward,
     RequestState,
     StatusUpdate,
     seal_message,
@@ -292,12 +293,18 @@ async def test_replies_delivered_before_their_forward_wait_for_it_and_bind_once(
         incoming.reply(status())
         incoming.reply(response(handling=H0))
 
+    async def refuse_own_request(incoming: Incoming) -> None:
+        raise AssertionError("Seoul's own request handed to it as a new one")
+
     seen, hostile = Seen(), Tamper()
     hostile.hold = True  # Seoul gets nothing until every reply waits in its mailbox
     hostile.edits.append(lambda messages: messages[::-1])  # and then the last one first
+    # Seoul's copy of the forward of its own request goes to a Forward handler, never to its
+    # AssistanceRequest handler: it is not a new request
     handlers: dict[Any, Any] = dict.fromkeys(
-        (AssistanceRequest, Acknowledgement, StatusUpdate, AssistanceResponse), seen
+        (Forward, Acknowledgement, StatusUpdate, AssistanceResponse), seen
     )
+    handlers[AssistanceRequest] = refuse_own_request
     async with (
         relay_node(tmp_path) as (url, clock),
         bureau(url, clock, GS, tmp_path, handlers={AssistanceRequest: coordinator_forwards}) as gs,
@@ -316,6 +323,7 @@ async def test_replies_delivered_before_their_forward_wait_for_it_and_bind_once(
         assert conversation.state is RequestState.ANSWERED
         forward, *replies = seen.handed
         assert forward.forwarded is not None
+        assert forward.conversation == conversation  # the same object (no narrowing)
         assert [type(i.body) for i in replies] == [
             AssistanceResponse,
             StatusUpdate,
@@ -382,6 +390,9 @@ async def test_a_fork_or_a_forged_directory_is_refused_and_the_held_one_kept(
             hostile.directory = fork
             with pytest.raises(Fork):
                 await seoul.refresh_directory()
+            assert isinstance(seoul.directory.problem, Fork)
+            [(_, code, evidence)] = seoul.store.directory_conflicts()  # kept with the held one
+            assert (code, evidence) == ("fork", fork)
             hostile.directory = forged
             with pytest.raises(ProtocolError):
                 await seoul.refresh_directory()
@@ -506,7 +517,7 @@ async def test_replies_from_a_bureau_the_request_never_reached_are_refused(
     hostile.hold = True
     hostile.edits.append(lambda messages: sorted(messages, key=lambda m: m["sender"] != PARIS))
     handlers: dict[Any, Any] = dict.fromkeys(
-        (AssistanceRequest, Acknowledgement, StatusUpdate, AssistanceResponse), seen
+        (Forward, AssistanceRequest, Acknowledgement, StatusUpdate, AssistanceResponse), seen
     )
     async with (
         relay_node(tmp_path) as (url, clock),
@@ -578,7 +589,9 @@ async def test_no_mutation_of_an_envelope_reaches_a_handler(tmp_path: Path) -> N
             assert await gs.take(data) is None
         assert seen.handed == []
         assert gs.inbox() == []
-        assert len(gs.store.refused()) == len(spoiled)
+        # a flip in a key id may be this bureau's stale directory: left at the relay (deferred)
+        assert len(gs.store.refused()) + gs.deferrals == len(spoiled)
+        assert gs.deferrals < len(spoiled) // 10
         handed = await gs.take(original.data)
         assert handed is not None
         assert await gs.take(original.data) is None  # a copy: only acknowledged again
@@ -595,9 +608,10 @@ def with_tokyo() -> tuple[bytes, PrivateIdentity]:
 
 
 @pytest.mark.anyio
-async def test_a_sender_missing_from_a_stale_directory_is_refused_as_unknown(
+async def test_a_sender_missing_from_a_stale_directory_is_left_at_the_relay(
     tmp_path: Path,
 ) -> None:
+    """Its key may be in a directory version this bureau has not got yet: not acknowledged."""
     newer, tokyo = with_tokyo()
     seen, hostile = Seen(), Tamper()
     hostile.directory = signed(genesis()[0])  # Seoul's relay serves version 1 only
@@ -612,9 +626,9 @@ async def test_a_sender_missing_from_a_stale_directory_is_refused_as_unknown(
         sent = await tk.send(request(handling=H0), to=[SEOUL])
         assert sent.state is RowState.ACCEPTED
         with anyio.fail_after(GUARD):
-            await until(lambda: bool(seoul.store.refused()))
-        [(_, sender, code, _)] = seoul.store.refused()
-        assert (sender, code) == (TOKYO, "unknown-key")
+            await until(lambda: seoul.deferrals > 0)
+        assert seoul.store.refused() == []
+        assert sent.message_id.hex() not in hostile.acknowledged
         assert seen.handed == []
         assert seoul.inbox() == []
         assert seoul.keys.serial == 1

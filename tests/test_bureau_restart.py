@@ -35,6 +35,7 @@ from ncb_relay.messages import (
     AssistanceRequest,
     AssistanceResponse,
     Conversation,
+    Forward,
     RequestState,
     StatusUpdate,
     Withdrawal,
@@ -101,7 +102,7 @@ async def test_a_conversation_is_rebuilt_and_replies_after_a_restart_bind_to_it(
 
     seen = Seen()
     handlers: dict[Any, Any] = dict.fromkeys(
-        (AssistanceRequest, Acknowledgement, StatusUpdate, AssistanceResponse), seen
+        (Forward, AssistanceRequest, Acknowledgement, StatusUpdate, AssistanceResponse), seen
     )
     async with (
         relay_node(tmp_path) as (url, clock),
@@ -163,7 +164,7 @@ async def test_replies_parked_before_a_restart_bind_when_their_forward_comes_aft
     hostile.hold = True
     hostile.edits.append(lambda messages: [m for m in messages if m["sender"] != GS])
     handlers: dict[Any, Any] = dict.fromkeys(
-        (AssistanceRequest, Acknowledgement, StatusUpdate, AssistanceResponse), seen
+        (Forward, AssistanceRequest, Acknowledgement, StatusUpdate, AssistanceResponse), seen
     )
     async with (
         relay_node(tmp_path) as (url, clock),
@@ -225,7 +226,7 @@ async def test_a_parked_reply_whose_handler_was_interrupted_runs_again_after_a_r
     hostile.hold = True
     hostile.edits.append(lambda messages: messages[::-1])  # the acknowledgement first
     handlers: dict[Any, Any] = {
-        AssistanceRequest: forwards,
+        Forward: forwards,
         Acknowledgement: seoul_acknowledged,
     }
     async with (
@@ -397,7 +398,7 @@ async def test_a_forward_made_by_an_interrupted_handler_is_not_made_again(
     rabat_seen, seoul_seen = Seen(), Seen()
     async with (
         relay_node(tmp_path) as (url, clock),
-        bureau(url, clock, SEOUL, tmp_path, handlers={AssistanceRequest: seoul_seen}) as seoul,
+        bureau(url, clock, SEOUL, tmp_path, handlers={Forward: seoul_seen}) as seoul,
         bureau(url, clock, RABAT, tmp_path, handlers={AssistanceRequest: rabat_seen}),
     ):
         with anyio.fail_after(GUARD), pytest.RaisesGroup(PowerCut, flatten_subgroups=True):

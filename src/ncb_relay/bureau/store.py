@@ -20,8 +20,16 @@ before it is submitted; its state then follows the relay's answer:
 ``accepted`` (with the acceptance), ``unknown`` (may have been accepted: it is
 resubmitted with the identical bytes), ``failed`` (refused, with the code).
 
-A refused incoming message (it failed verification) is kept in ``refused``,
-bounded, as evidence; it never enters the journal.
+A message with no handler registered is ``unhandled`` (handed over at the
+next start if a handler is registered then); one whose handler raised is
+``failed`` (``Bureau.retry_failed`` hands it over again).
+
+A refused incoming message (it failed verification) is kept in ``refused``
+as evidence: its first 4 KiB, its size and its digest (the same bytes refused
+again are kept once), the newest 10,000; it never enters the journal.  A
+directory file refused as a rollback or a fork is kept in
+``directory_conflicts``: with the version held, the proof of the relay's
+misbehaviour.
 
 Every connection uses WAL and ``synchronous=FULL`` and holds the file in
 exclusive locking mode: one process, one bureau, one file.  Each method is
@@ -30,10 +38,11 @@ one short transaction; the store is used from one thread at a time.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -50,7 +59,8 @@ __all__ = [
 APPLICATION_ID = 0x4E434242  # "NCBB"
 SCHEMA_VERSION = 1
 MAX_REFUSED = 10_000  # refused messages kept as evidence; the oldest go first
-MAX_REFUSED_BYTES = 64 * 1024  # of each refused envelope, the first bytes kept
+MAX_REFUSED_BYTES = 4 * 1024  # of each refused envelope, the first bytes kept (and a digest)
+MAX_CONFLICTS = 100  # refused directory files kept as evidence of a rollback or fork
 
 _SCHEMA = (
     """CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID""",
@@ -78,7 +88,15 @@ _SCHEMA = (
         sender TEXT,
         code TEXT NOT NULL,
         reason TEXT NOT NULL,
+        digest BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
         envelope BLOB NOT NULL
+    )""",
+    """CREATE TABLE directory_conflicts (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        data BLOB NOT NULL
     )""",
     """CREATE TABLE directories (
         serial INTEGER PRIMARY KEY,
@@ -93,10 +111,11 @@ class Direction(StrEnum):
 
 
 class RowState(StrEnum):
-    """Where a journal row stands.  ``in``: pending, handled, failed.  ``out``: the rest."""
+    """Where a journal row stands: ``in`` pending, handled, unhandled, failed; ``out`` the rest."""
 
     PENDING = "pending"  # received, verified, stored; its handler has not finished
-    HANDLED = "handled"  # its handler returned (or it needed none)
+    HANDLED = "handled"  # its handler returned (or it needed none: a reply, a copy)
+    UNHANDLED = "unhandled"  # stored; no handler was registered for it (handed over at start)
     FAILED = "failed"  # in: its handler raised; out: the relay refused it
     QUEUED = "queued"  # sealed and recorded, not yet accepted by the relay
     UNKNOWN = "unknown"  # submitted; the relay may have accepted it
@@ -118,8 +137,8 @@ class JournalRow:
     at: int
     reply_to: bytes | None
     refers_to: bytes | None  # the request a forward carries (out), or the handle answered (in)
-    envelope: bytes
-    body: bytes | None  # out: the encoded body (the sender cannot open its own envelope)
+    envelope: bytes = field(repr=False)
+    body: bytes | None = field(repr=False)  # out: the encoded body (not openable by its sender)
     state: RowState
     detail: str | None
 
@@ -131,6 +150,15 @@ _COLUMNS = (
 
 
 def _row(values: Sequence[object]) -> JournalRow:
+    try:
+        return _convert(values)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise StorageError(
+            f"bureau store: a journal row is corrupt ({type(exc).__name__})"
+        ) from exc
+
+
+def _convert(values: Sequence[object]) -> JournalRow:
     (
         pos,
         direction,
@@ -217,7 +245,7 @@ class BureauStore:
         if version != SCHEMA_VERSION:
             raise StorageError(f"{self.path.name} has schema {version}; this version reads 1")
         owner = self._meta("principal")
-        if owner is None or owner.decode() != self.principal:
+        if owner is None or owner != self.principal.encode():
             raise UsageError(f"{self.path.name} is the store of another principal")
 
     @contextmanager
@@ -226,10 +254,11 @@ class BureauStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # also when COMMIT itself failed (a full disk)
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
@@ -245,8 +274,10 @@ class BureauStore:
     def last_seq(self) -> int:
         """The highest sequence number recorded on a sent message (0 before the first)."""
         with _translated("reading"):
-            (value,) = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
-        return int(value)
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+        if row is None or type(row[0]) is not int or row[0] < 0:
+            raise StorageError(f"{self.path.name}: the sequence counter is corrupt")
+        return int(row[0])
 
     # --- the journal ---------------------------------------------------------------------------
 
@@ -355,9 +386,18 @@ class BureauStore:
     ) -> None:
         """Keep a refused envelope (its first bytes) as evidence; forget the oldest past the cap."""
         with _translated("recording a refused message"), self._transaction() as db:
-            db.execute(
-                "INSERT INTO refused (at, sender, code, reason, envelope) VALUES (?, ?, ?, ?, ?)",
-                (at, sender, code, reason[:500], envelope[:MAX_REFUSED_BYTES]),
+            db.execute(  # the same bytes refused again (a relay repeating them) are kept once
+                "INSERT OR IGNORE INTO refused (at, sender, code, reason, digest, size, envelope) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    at,
+                    sender,
+                    code,
+                    reason[:500],
+                    hashlib.blake2b(envelope, digest_size=32).digest(),
+                    len(envelope),
+                    envelope[:MAX_REFUSED_BYTES],
+                ),
             )
             db.execute(
                 "DELETE FROM refused WHERE pos <= (SELECT max(pos) FROM refused) - ?",
@@ -373,6 +413,27 @@ class BureauStore:
         return [(int(a), s, str(c), str(r)) for a, s, c, r in found]
 
     # --- the directory -------------------------------------------------------------------------
+
+    def record_directory_conflict(self, *, at: int, code: str, data: bytes) -> None:
+        """Keep a directory file refused as a rollback or fork: with the held one, the evidence."""
+        with _translated("recording a directory conflict"), self._transaction() as db:
+            db.execute(
+                "INSERT INTO directory_conflicts (at, code, data) VALUES (?, ?, ?)",
+                (at, code, data),
+            )
+            db.execute(
+                "DELETE FROM directory_conflicts "
+                "WHERE pos <= (SELECT max(pos) FROM directory_conflicts) - ?",
+                (MAX_CONFLICTS,),
+            )
+
+    def directory_conflicts(self) -> list[tuple[int, str, bytes]]:
+        """The refused directory files kept: (time, code, signed file), oldest first."""
+        with _translated("reading"):
+            found = self._db.execute(
+                "SELECT at, code, data FROM directory_conflicts ORDER BY pos"
+            ).fetchall()
+        return [(int(a), str(c), bytes(d)) for a, c, d in found]
 
     def latest_directory(self) -> bytes | None:
         """The signed directory file accepted last (DIR-12: kept across restarts)."""

@@ -120,6 +120,14 @@ class Conversations:
         self._parked.setdefault(message.reply_to, []).append(message)
         return Delivery(Disposition.PARKED, message)
 
+    def knows(self, handle: bytes) -> bool:
+        """Whether a reply naming ``handle`` (a request or a forward of it) would be bound now."""
+        return handle in self._by_handle
+
+    def parked_from(self, sender: str) -> int:
+        """How many of the parked replies ``sender`` sent."""
+        return sum(1 for waiting in self._parked.values() for m in waiting if m.sender == sender)
+
     @property
     def parked_count(self) -> int:
         return sum(len(waiting) for waiting in self._parked.values())
