@@ -452,7 +452,7 @@ def _watch(args: argparse.Namespace) -> int:
                     bureau.stop()  # the inbox takes no further message; they stay at the relay
                     done.set()
 
-            bureau.on(Body, show)
+            bureau.on("*", show)  # every body, those of schemas this library does not know too
             await bureau.start()  # hands over again what an earlier run had not finished
             async with anyio.create_task_group() as tasks:
                 if threading.current_thread() is threading.main_thread():
