@@ -23,7 +23,7 @@ import httpx
 from directory_world import CHAIN, COORDINATOR
 from fixtures import seeded_rng
 from ncb_relay import PrivateIdentity
-from ncb_relay.bureau import Bureau
+from ncb_relay.bureau import Bureau, Incoming, RowState
 from ncb_relay.client import RetryPolicy
 from ncb_relay.relay.launch import run_relay
 from ncb_relay.request_auth import DEFAULT_REQUEST_SKEW
@@ -233,3 +233,21 @@ def envelope_of(delivery: dict[str, Any]) -> bytes:
 def with_envelope(delivery: dict[str, Any], data: bytes) -> dict[str, Any]:
     """The delivery carrying ``data`` instead of its envelope."""
     return {**delivery, "envelope": base64.urlsafe_b64encode(data).rstrip(b"=").decode()}
+
+
+class Seen:
+    """A handler that keeps what it was handed."""
+
+    def __init__(self) -> None:
+        self.handed: list[Incoming] = []
+
+    async def __call__(self, incoming: Incoming) -> None:
+        self.handed.append(incoming)
+
+    def ids(self) -> list[bytes]:
+        return [i.message_id for i in self.handed]
+
+
+def accepted(b: Bureau, count: int) -> bool:
+    """Whether ``b`` has at least ``count`` sent messages the relay accepted."""
+    return [r.state for r in b.outbox()].count(RowState.ACCEPTED) >= count

@@ -24,7 +24,9 @@ from bureau_world import (
     GS,
     IDS,
     Deliveries,
+    Seen,
     Tamper,
+    accepted,
     bureau,
     envelope_of,
     relay_node,
@@ -60,23 +62,6 @@ TOKYO = "JP.ncb-tokyo"
 @pytest.fixture(params=["trio", "asyncio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-class Seen:
-    """A handler that keeps what it was handed."""
-
-    def __init__(self) -> None:
-        self.handed: list[Incoming] = []
-
-    async def __call__(self, incoming: Incoming) -> None:
-        self.handed.append(incoming)
-
-    def ids(self) -> list[bytes]:
-        return [i.message_id for i in self.handed]
-
-
-def accepted(b: Bureau, count: int) -> bool:
-    return [r.state for r in b.outbox()].count(RowState.ACCEPTED) >= count
 
 
 def flipped(data: bytes, at: int = -1) -> bytes:

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import pytest
 
-from bureau_world import GS, IDS, Tamper, bureau, relay_node, until
+from bureau_world import GS, IDS, Seen, Tamper, accepted, bureau, relay_node, until
 from directory_world import genesis, rotated, signed
 from fixtures import seeded_rng
 from message_samples import H0, RABAT, SEOUL, acknowledgement, request, response, status
@@ -51,25 +51,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-class Seen:
-    """A handler that keeps what it was handed."""
-
-    def __init__(self) -> None:
-        self.handed: list[Incoming] = []
-
-    async def __call__(self, incoming: Incoming) -> None:
-        self.handed.append(incoming)
-
-    def ids(self) -> list[bytes]:
-        return [i.message_id for i in self.handed]
-
-
 class PowerCut(BaseException):
     """The process dies while a handler runs (nothing after it is written)."""
-
-
-def accepted(b: Bureau, count: int) -> bool:
-    return [r.state for r in b.outbox()].count(RowState.ACCEPTED) >= count
 
 
 def picture(conversation: Conversation) -> tuple[Any, ...]:

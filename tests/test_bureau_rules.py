@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bureau_world import FAST, GS, IDS, Tamper, bureau, relay_node, until
+from bureau_world import FAST, GS, IDS, Seen, Tamper, bureau, relay_node, until
 from fixtures import seeded_rng
 from message_samples import (
     H0,
@@ -48,14 +48,6 @@ GUARD = 60.0
 @pytest.fixture(params=["trio", "asyncio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-class Seen:
-    def __init__(self) -> None:
-        self.handed: list[Incoming] = []
-
-    async def __call__(self, incoming: Incoming) -> None:
-        self.handed.append(incoming)
 
 
 @asynccontextmanager
