@@ -18,36 +18,19 @@ from collections.abc import Sequence
 
 from example_relay import GS, RABAT, SEOUL, add_relay_arguments, joined_blocking
 from ncb_relay.bureau import Incoming
+from ncb_relay.demo import scenario
 from ncb_relay.messages import (
     Acknowledgement,
     AssistanceRequest,
     AssistanceResponse,
-    Authority,
     Handling,
-    Offence,
-    Subjects,
-    Urgency,
-    Website,
 )
 
 DAY = 24 * 3600
 H0 = Handling(code="H0", source_reliability="A", information_accuracy=1)
 
-REQUEST = AssistanceRequest(
-    handling=H0,
-    case_reference="KR-MCST-SKYMANGA-01",
-    originating_authority=Authority(
-        name="Ministry of Culture, Sports and Tourism, Copyright Protection Division",
-        country="KR",
-    ),
-    offences=(Offence(category="copyright-piracy"),),
-    summary="SkyManga distributes Korean webtoons without licence; its operator is in Morocco.",
-    subjects=Subjects(websites=(Website(domain="skymanga.example"),)),
-    requested_actions=("identify", "locate", "take-down"),
-    legal_basis="Copyright Act of the Republic of Korea",
-    urgency=Urgency.standard(),
-    languages=("en", "ko"),
-)
+# the SkyManga request, as the demo sends it (examples/skymanga_trio.py builds one)
+REQUEST = scenario.request()
 
 
 def rabat_answers(incoming: Incoming) -> None:

@@ -33,16 +33,12 @@ from starlette.routing import Route
 
 from example_relay import GS, RABAT, SEOUL, World, add_relay_arguments, joined
 from ncb_relay.bureau import Incoming
+from ncb_relay.demo import scenario
 from ncb_relay.messages import (
     Acknowledgement,
     AssistanceRequest,
     AssistanceResponse,
-    Authority,
     Handling,
-    Offence,
-    Subjects,
-    Urgency,
-    Website,
 )
 from ncb_relay.relay.launch import wait_for_stop_signal
 
@@ -107,21 +103,8 @@ async def bureau_service(world: World, *, port: int = 0) -> AsyncIterator[str]:
             stop.set()
 
 
-REQUEST = AssistanceRequest(
-    handling=H0,
-    case_reference="KR-MCST-SKYMANGA-01",
-    originating_authority=Authority(
-        name="Ministry of Culture, Sports and Tourism, Copyright Protection Division",
-        country="KR",
-    ),
-    offences=(Offence(category="copyright-piracy"),),
-    summary="SkyManga distributes Korean webtoons without licence; its operator is in Morocco.",
-    subjects=Subjects(websites=(Website(domain="skymanga.example"),)),
-    requested_actions=("identify", "locate", "take-down"),
-    legal_basis="Copyright Act of the Republic of Korea",
-    urgency=Urgency.standard(),
-    languages=("en", "ko"),
-)
+# the SkyManga request, as the demo sends it (examples/skymanga_trio.py builds one)
+REQUEST = scenario.request()
 
 
 async def main(argv: Sequence[str] | None = None) -> None:
