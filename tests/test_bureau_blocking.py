@@ -216,7 +216,7 @@ async def test_a_blocking_coordinator_forwards_from_its_plain_handler(
     assert conversation.state is RequestState.ANSWERED
     assert failed[0].message_id == ignored.message_id
     assert seoul.conversations.get(ignored.message_hash).state is RequestState.SENT
-    assert rows == [[(RowState.FAILED, "RuntimeError"), (RowState.HANDLED, None)]]
+    assert rows == [[(RowState.FAILED, "handler raised RuntimeError"), (RowState.HANDLED, None)]]
 
 
 def _async(handler: Callable[[Incoming], None]) -> Callable[[Incoming], Any]:

@@ -304,7 +304,7 @@ async def test_a_handler_that_raises_leaves_its_message_failed_and_sends_nothing
             with anyio.fail_after(GUARD):
                 await until(lambda: sent.message_id.hex() in hostile.acknowledged)
             [row] = gs.inbox()
-            assert (row.state, row.detail) == (RowState.FAILED, "RuntimeError")
+            assert (row.state, row.detail) == (RowState.FAILED, "handler raised RuntimeError")
             assert gs.outbox() == []
             second = await seoul.send(request(handling=H0), to=[GS])  # the loop goes on
             with anyio.fail_after(GUARD):

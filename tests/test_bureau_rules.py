@@ -37,7 +37,9 @@ from ncb_relay.messages import (
     AssistanceRequest,
     Body,
     Diffusion,
+    Forward,
     RequestState,
+    StatusUpdate,
     seal_message,
 )
 from relay_node_world import RELAY, Clock
@@ -203,7 +205,9 @@ async def test_a_failed_handler_is_run_again_on_request(tmp_path: Path) -> None:
         gs.on(AssistanceRequest, flaky)
         await gs.start()
         await gs.take(sealed(request(handling=H0), SEOUL, GS, seq=1, now=clock()))
-        assert [(r.state, r.detail) for r in gs.inbox()] == [(RowState.FAILED, "RuntimeError")]
+        assert [(r.state, r.detail) for r in gs.inbox()] == [
+            (RowState.FAILED, "handler raised RuntimeError")
+        ]
         assert gs.outbox() == []
         assert await gs.retry_failed() == 1
         assert [r.state for r in gs.inbox()] == [RowState.HANDLED]
@@ -308,3 +312,86 @@ async def test_a_queued_message_that_expired_unsent_is_failed(tmp_path: Path) ->
         [expired] = await seoul.flush()
         assert (expired.state, expired.detail) == (RowState.FAILED, "expired-unsent")
         assert await seoul.flush() == []
+
+
+@pytest.mark.anyio
+async def test_a_deferred_message_is_not_a_replay_when_it_comes_again(tmp_path: Path) -> None:
+    async with offline(tmp_path, max_parked=1) as (gs, clock):
+        await gs.start()
+        await gs.take(sealed(status(), RABAT, GS, seq=1, now=clock(), reply_to=b"\x01" * 32))
+        early = sealed(status(), SEOUL, GS, seq=1, now=clock(), reply_to=b"\x02" * 32)
+        for _ in range(3):  # the parking space is full: left at the relay, each time
+            assert await gs.take(early) is None
+        assert gs.deferrals == 3
+        assert gs.store.refused() == []
+        assert await gs._take(early, attempt=5) is not None  # refused for good at last
+        assert [code for _, _, code, _ in gs.store.refused()] == ["limit-exceeded"]
+
+
+@pytest.mark.anyio
+async def test_with_fixed_keys_an_unknown_sender_is_refused_not_deferred(tmp_path: Path) -> None:
+    stranger = IDS[PARIS]
+    async with offline(tmp_path) as (gs, clock):
+        gs.directory._keys = StaticDirectory(i.public for p, i in IDS.items() if p != PARIS)
+        await gs.start()
+        data = seal_message(
+            request(handling=H0),
+            sender=stranger,
+            recipients=[IDS[GS].public],
+            now=clock(),
+            seq=1,
+            rng=seeded_rng(b"stranger"),
+        ).data
+        assert await gs.take(data) is None
+        assert gs.deferrals == 0
+        assert [code for _, _, code, _ in gs.store.refused()] == ["unknown-key"]
+
+
+@pytest.mark.anyio
+async def test_a_refused_parked_reply_is_not_handed_over_by_retry_failed(tmp_path: Path) -> None:
+    statuses = Seen()
+    async with offline(tmp_path, who=SEOUL) as (seoul, clock):
+        seoul.on(StatusUpdate, statuses)
+        await seoul.start()
+        asked = await seoul.send(request(handling=H0), to=[RABAT])  # unreachable relay: queued
+        assert asked.state is RowState.QUEUED
+        # Paris was never asked, so its status update about the request is refused
+        await seoul.take(
+            sealed(status(), PARIS, SEOUL, seq=1, now=clock(), reply_to=asked.message_hash)
+        )
+        assert seoul.inbox() == []
+        assert [code for _, _, code, _ in seoul.store.refused()] == ["binding-mismatch"]
+        assert await seoul.retry_failed() == 0
+        assert statuses.handed == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("forward_first", [False, True])
+async def test_a_request_got_directly_and_forwarded_is_handed_over_once(
+    tmp_path: Path, forward_first: bool
+) -> None:
+    requests, forwards = Seen(), Seen()
+    async with (
+        offline(tmp_path, who=GS) as (gs, clock),
+        offline(tmp_path, who=RABAT) as (rabat, _),
+    ):
+        kept: list[Incoming] = []
+
+        async def keep(incoming: Incoming) -> None:
+            kept.append(incoming)
+
+        gs.on(AssistanceRequest, keep)
+        rabat.on(AssistanceRequest, requests)
+        rabat.on(Forward, forwards)
+        await gs.start()
+        await rabat.start()
+        direct = sealed(request(handling=H0), SEOUL, RABAT, GS, seq=1, now=clock())
+        await gs.take(direct)
+        await gs.forward(kept[0], to=[RABAT])  # unreachable relay: recorded, queued
+        [row] = gs.outbox()
+        order = [row.envelope, direct] if forward_first else [direct, row.envelope]
+        for data in order:
+            await rabat.take(data)
+        assert len(requests.handed) == 1  # the request is new work once
+        assert len(forwards.handed) == (0 if forward_first else 1)
+        assert [r.state for r in rabat.inbox()] == [RowState.HANDLED] * 2

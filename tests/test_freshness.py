@@ -342,3 +342,17 @@ def test_the_guard_remembers_as_long_as_its_window_accepts() -> None:
         open_at(data, EXPIRES + 600, wide_guard)
     with pytest.raises(StaleMessage):
         open_at(data, EXPIRES + 900, wide_guard)
+
+
+def test_a_message_the_receiver_could_not_take_is_forgotten_and_taken_later() -> None:
+    """A bureau that defers a message it opened (its own state, not the message) forgets it."""
+    guard = ReplayGuard()
+    guard.record("KR.ncb-seoul", b"\x01" * 32, 7, expires=NOW + 3600, now=NOW)
+    guard.forget("KR.ncb-seoul", b"\x01" * 32, 7)
+    assert len(guard) == 0
+    guard.record("KR.ncb-seoul", b"\x01" * 32, 7, expires=NOW + 3600, now=NOW + 60)
+    with pytest.raises(Replay):
+        guard.check("KR.ncb-seoul", b"\x01" * 32, 7)
+    guard.forget("KR.ncb-seoul", b"\x02" * 32, 7)  # another message under that seq: kept
+    with pytest.raises(Replay):
+        guard.check("KR.ncb-seoul", b"\x03" * 32, 7)

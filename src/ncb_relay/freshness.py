@@ -84,6 +84,19 @@ class ReplayGuard:
         self._seqs[(sender, seq)] = message_id
         heapq.heappush(self._expiry, (forget, sender, message_id, seq))
 
+    def forget(self, sender: str, message_id: bytes, seq: int) -> None:
+        """Forget a message recorded by a receiver that then could not take it.
+
+        Only for the receiver's own reasons (a bureau whose parking space is
+        full defers a message it opened, and is given it again later); never
+        for a message refused for what it is.  The heap entry stays and is
+        dropped when its window closes.
+        """
+        if self._ids.pop((sender, message_id), None) is not None and (
+            self._seqs.get((sender, seq)) == message_id
+        ):
+            del self._seqs[(sender, seq)]
+
     def prune(self, now: int) -> None:
         """Forget every entry that the freshness check would refuse at ``now``."""
         while self._expiry and self._expiry[0][0] <= now:

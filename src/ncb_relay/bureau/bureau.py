@@ -139,6 +139,8 @@ log = logging.getLogger("ncb_relay.bureau")
 Handler = Callable[[Incoming], Awaitable[None]]
 DIRECTORY_REFRESH = 3600.0
 IDLE_PAUSE = 0.5  # seconds between fetches that bring nothing new and come back at once
+HANDLER_RAISED = "handler raised "  # the detail of a row whose handler raised, then its class
+MAX_DEFERRALS = 5  # deliveries of one message deferred before it is refused for good
 UNKNOWN_KEY_REFRESH = 60.0  # at most one refresh a minute because of an unknown key
 
 
@@ -222,6 +224,8 @@ class Bureau:
         self._running = False
         self._done: anyio.Event | None = None
         self.deferrals = 0  # messages left at the relay, to be checked again (see the docstring)
+        self._requests_seen: set[bytes] = set()  # requests handed over, directly or forwarded
+        self._rebuilding = False
 
     @property
     def anchors(self) -> AnchorChain | None:
@@ -590,7 +594,7 @@ class Bureau:
         failed = [
             self._received[row.message_id]
             for row in self.store.rows(direction=Direction.IN, states=(RowState.FAILED,))
-            if row.message_id in self._received and row.detail != "unverifiable"
+            if row.message_id in self._received and (row.detail or "").startswith(HANDLER_RAISED)
         ]
         for incoming in failed:
             await self._hand_over(replace(incoming, _seal=self._reply_draft, _queued=[]))
@@ -659,7 +663,7 @@ class Bureau:
             for delivery in batch.messages:
                 if self._stopping:
                     break
-                outcome = await self._take(delivery.envelope)
+                outcome = await self._take(delivery.envelope, attempt=delivery.attempt)
                 taken += 1
                 if outcome is _Outcome.DEFERRED:
                     continue  # not acknowledged: the relay delivers it again after its lease
@@ -671,7 +675,8 @@ class Bureau:
                 except NcbRelayError as exc:  # they come again, and are known copies then
                     log.warning("acknowledge-failed", extra={"code": exc.code})
             cursor = batch.cursor if taken == len(batch.messages) else 0
-            if not new and anyio.current_time() - asked < IDLE_PAUSE:
+            quick = anyio.current_time() - asked < IDLE_PAUSE
+            if not new and quick and len(batch.messages) < self.batch_size:
                 await anyio.sleep(IDLE_PAUSE)  # a relay answering at once with nothing new
 
     async def _try_refresh(self) -> None:
@@ -691,7 +696,7 @@ class Bureau:
 
     _last_taken: Incoming | None = None
 
-    async def _take(self, envelope: bytes) -> _Outcome:
+    async def _take(self, envelope: bytes, *, attempt: int = 1) -> _Outcome:
         now = self._clock()
         self._last_taken = None
         try:
@@ -707,17 +712,23 @@ class Bureau:
             self._refuse(envelope, header.sender, Replay("a known message id, other bytes"), now)
             return _Outcome.REFUSED
         self._guard.prune(now)
+        message: Message | None = None
         try:
             if len(self._guard) >= self._guard.max_entries:
                 raise _Defer("the replay guard is full")
             message = await self._open_checked(envelope, now)
             incoming, applied = self._route(message)
-        except _Defer as exc:
-            return self._defer(str(exc), header.sender)
-        except ProtocolError as exc:
-            if _is_our_state(exc):
-                return self._defer(exc.code, header.sender)
-            self._refuse(envelope, header.sender, exc, now)
+        except (_Defer, ProtocolError) as exc:
+            if message is not None:  # opened, so recorded in the replay guard: forget it
+                self._guard.forget(header.sender, header.message_id, header.seq)
+            ours = isinstance(exc, _Defer) or self._is_our_state(exc, header.sender_key_id)
+            if ours and attempt < MAX_DEFERRALS:
+                self.deferrals += 1
+                why = str(exc) if isinstance(exc, _Defer) else exc.code
+                log.warning("message-deferred", extra={"code": why, "sender": header.sender})
+                return _Outcome.DEFERRED
+            refusal = exc if isinstance(exc, ProtocolError) else LimitExceeded(str(exc))
+            self._refuse(envelope, header.sender, refusal, now)
             return _Outcome.REFUSED
         parked = self._is_parked(message)
         self.store.record_received(
@@ -730,10 +741,25 @@ class Bureau:
         await self._hand_over_all(applied)
         return _Outcome.HANDED_OVER
 
-    def _defer(self, why: str, sender: str) -> _Outcome:
-        self.deferrals += 1
-        log.warning("message-deferred", extra={"code": why, "sender": sender})
-        return _Outcome.DEFERRED
+    def _is_our_state(self, exc: ProtocolError, sender_key_id: bytes) -> bool:
+        """Whether a refusal may come from this bureau's own state rather than the message.
+
+        An unknown key counts only when the directory version held does not
+        list the sender's key id at all (a bureau or key newer than it); a key
+        it lists as revoked, suspended or outside its window is refused for
+        good (DIR-11), and so is anything with fixed keys, which never change.
+        """
+        if isinstance(exc, DirectoryExpired):
+            return True
+        if isinstance(exc, DecryptionFailed):
+            return exc.reason == "no-such-key"  # sealed to a key of ours not loaded (yet)
+        if isinstance(exc, UnknownKey):
+            keys = self.directory.keys
+            unlisted = isinstance(keys, VerifiedDirectory) and not keys.document.owner(
+                sender_key_id
+            )
+            return unlisted
+        return False
 
     async def _open_checked(self, envelope: bytes, now: int) -> Message:
         """Open and read an envelope; on an unknown key, refresh the directory once and retry."""
@@ -780,24 +806,37 @@ class Bureau:
                 coordinator=self.coordinator,
                 registry=self.registry,
             )
-            if (
-                isinstance(forwarded.original_body, AssistanceRequest)
-                and forwarded.original_hash in self.conversations
-            ):  # a copy of a forward of a request followed here: it binds later replies
-                applied = self.conversations.add_forward(forwarded)
-                conversation = self.conversations.get(forwarded.original_hash)
-                incoming = self._incoming(
-                    message, forwarded.original_body, forwarded=forwarded, conversation=conversation
-                )
-                return incoming, applied
-            return self._incoming(message, forwarded.original_body, forwarded=forwarded), ()
+            original = forwarded.original_hash
+            applied: tuple[Delivery, ...] = ()
+            copy = False
+            conversation = None
+            if isinstance(forwarded.original_body, AssistanceRequest):
+                # a request this bureau wrote, or was handed already: a copy, not new work
+                copy = forwarded.author == self.principal or original in self._requests_seen
+                self._requests_seen.add(original)
+                if original in self.conversations:  # it binds the replies to the forward
+                    applied = self.conversations.add_forward(forwarded)
+                    conversation = self.conversations.get(original)
+            incoming = self._incoming(
+                message, forwarded.original_body, forwarded=forwarded, conversation=conversation
+            )
+            incoming.copy = copy
+            return incoming, applied
         if isinstance(body, AssistanceRequest):
-            _, applied = self.conversations.start(envelope, body)
-            return self._incoming(message, body), applied
+            copy = envelope.message_hash in self._requests_seen  # a forward of it came first
+            self._requests_seen.add(envelope.message_hash)
+            applied = ()
+            if envelope.message_hash not in self.conversations:
+                _, applied = self.conversations.start(envelope, body)
+            incoming = self._incoming(message, body)
+            incoming.copy = copy
+            return incoming, applied
         if message.reply_to is not None and not isinstance(body, OpaqueBody):
-            if not self.conversations.knows(message.reply_to) and isinstance(
-                body, _CONVERSATION_BODIES
-            ):  # it would be parked
+            if (
+                not self._rebuilding
+                and not self.conversations.knows(message.reply_to)
+                and isinstance(body, _CONVERSATION_BODIES)
+            ):  # it would be parked (the journal's parked replies were admitted before)
                 if self.conversations.parked_from(message.sender) >= self.max_parked_per_sender:
                     raise LimitExceeded(
                         f"{message.sender} has {self.max_parked_per_sender} replies parked"
@@ -857,19 +896,23 @@ class Bureau:
     def _handler_for(self, incoming: Incoming) -> Handler | None:
         """The handler of a message: by its body's class or schema id, else ``"*"``.
 
-        A copy of a forward of a request followed here (the requester in copy)
-        goes to a ``Forward`` handler only: it is not a new request.
+        A copy of a request this bureau wrote or was handed already (the
+        requester in copy of its forward, a bureau that got it directly and
+        forwarded) is not new work: a forward goes to a ``Forward`` handler
+        only, a direct copy to none.
         """
         body = incoming.body
-        copy = incoming.forwarded is not None and incoming.conversation is not None
-        kinds: tuple[type, ...] = (
-            Forward.__mro__ if copy else () if isinstance(body, OpaqueBody) else type(body).__mro__
-        )
+        if incoming.copy:
+            if incoming.forwarded is None:
+                return None  # the direct copy of a request whose forward came first
+            kinds: tuple[type, ...] = Forward.__mro__
+        else:
+            kinds = () if isinstance(body, OpaqueBody) else type(body).__mro__
         for kind in kinds:
             handler = self._handlers.get(kind)
             if handler is not None:
                 return handler
-        by_id = None if copy else self._handlers.get(body.schema_id)
+        by_id = None if incoming.copy else self._handlers.get(body.schema_id)
         return by_id or self._handlers.get("*")
 
     def _needs_handler(self, incoming: Incoming) -> bool:
@@ -879,7 +922,7 @@ class Bureau:
         request have done their work once applied; everything else is for the
         application.
         """
-        return incoming.conversation is None
+        return incoming.conversation is None and not incoming.copy
 
     async def _hand_over(self, incoming: Incoming) -> None:
         """Run the message's handler; record its replies and the outcome in one transaction."""
@@ -891,7 +934,7 @@ class Bureau:
             try:
                 await handler(incoming)
             except Exception as exc:
-                state, detail = RowState.FAILED, type(exc).__name__
+                state, detail = RowState.FAILED, f"{HANDLER_RAISED}{type(exc).__name__}"
                 incoming._queued.clear()
                 log.error(
                     "handler-failed",
@@ -914,6 +957,15 @@ class Bureau:
         """Replay the journal into the conversations; keep the unfinished messages for run()."""
         keys = RebuildKeys(self.directory.historical, self.identity)
         unfinished: dict[bytes, Incoming] = {}
+        self._rebuilding = True
+        try:
+            self._replay_journal(keys, unfinished)
+        finally:
+            self._rebuilding = False
+        self._pending_parked = []
+        self._unfinished = list(unfinished.values())
+
+    def _replay_journal(self, keys: RebuildKeys, unfinished: dict[bytes, Incoming]) -> None:
         for row in self.store.rows():
             if row.direction is Direction.OUT:
                 self._replay_sent(row)
@@ -945,19 +997,18 @@ class Bureau:
                 unfinished[message.message_id] = incoming
             for delivery in applied:  # replies parked before, bound now: unfinished if pending
                 held = self.store.lookup(delivery.message.message_id)
-                if (
-                    held is not None
-                    and held.state is RowState.PENDING
-                    and delivery.disposition is not Disposition.REFUSED
-                ):
+                if held is None or held.state is not RowState.PENDING:
+                    continue
+                if delivery.disposition is Disposition.REFUSED:  # the crash came before the mark
+                    assert delivery.error is not None
+                    self.store.mark(held.message_id, RowState.FAILED, delivery.error.code)
+                else:
                     unfinished[delivery.message.message_id] = self._incoming(
                         delivery.message,
                         delivery.message.body,
                         conversation=delivery.conversation,
                         step=delivery.step,
                     )
-        self._pending_parked = []
-        self._unfinished = list(unfinished.values())
 
     def _replay_sent(self, row: JournalRow) -> None:
         if row.body is None:
@@ -1017,15 +1068,6 @@ class _Outcome(Enum):
     KNOWN = "known"  # a copy of a message in the journal: acknowledged again
     REFUSED = "refused"  # failed a check for good: kept as evidence, acknowledged
     DEFERRED = "deferred"  # failed because of this bureau's own state: not acknowledged
-
-
-def _is_our_state(exc: ProtocolError) -> bool:
-    """Whether a refusal may come from this bureau's own state rather than the message."""
-    if isinstance(exc, (UnknownKey, DirectoryExpired)):
-        return True
-    if isinstance(exc, DecryptionFailed):
-        return exc.reason == "no-such-key"  # sealed to a key of ours not loaded (yet)
-    return False
 
 
 class _Defer(Exception):

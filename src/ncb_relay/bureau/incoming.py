@@ -52,6 +52,7 @@ class Incoming:
     forwarded: ForwardedMessage | None = None
     conversation: Conversation | None = None
     step: Step | None = None
+    copy: bool = False  # a request this bureau wrote or was handed already (see Bureau.on)
     _seal: Callable[[Body, VerifiedEnvelope, Iterable[str] | None], Draft] | None = field(
         default=None, repr=False
     )

@@ -74,22 +74,35 @@ class Outbox:
         return row.state if row is not None else RowState.QUEUED
 
     async def submit(self, sealed: SealedEnvelope) -> Outgoing:
-        """Submit one recorded message; return its new state (a refusal of a queued one raises)."""
+        """Submit one recorded message; return its new state (a refusal of a queued one raises).
+
+        A message already being submitted by another task is not submitted
+        again: its state as recorded now is returned.  Each answer is applied
+        to the state recorded when it arrives (the store is only touched
+        between awaits), so concurrent submissions never downgrade it.
+        """
         message_id = sealed.message_id
-        before = self._state(message_id)
+        if message_id in self._in_flight:
+            return Outgoing(sealed, self._state(message_id), detail="being submitted")
         self._in_flight.add(message_id)
         try:
             acceptance: Acceptance = await self._relay.submit(sealed.data)
         except SubmissionUnknown as exc:
-            self._store.mark(message_id, RowState.UNKNOWN, exc.code)
+            if self._state(message_id) is not RowState.ACCEPTED:
+                self._store.mark(message_id, RowState.UNKNOWN, exc.code)
             self._wake()
-            return Outgoing(sealed, RowState.UNKNOWN, detail=exc.code)
+            return Outgoing(sealed, self._state(message_id), detail=exc.code)
         except RelayUnavailable as exc:
-            self._store.mark(message_id, before, exc.code)
+            state = self._state(message_id)  # queued stays queued, unknown stays unknown
+            if state is not RowState.ACCEPTED:
+                self._store.mark(message_id, state, exc.code)
             self._wake()
-            return Outgoing(sealed, before, detail=exc.code)
+            return Outgoing(sealed, state, detail=exc.code)
         except NcbRelayError as exc:
             log.warning("submission-refused", extra={"code": exc.code})
+            before = self._state(message_id)
+            if before is RowState.ACCEPTED:
+                return Outgoing(sealed, before, detail=exc.code)
             if before is RowState.UNKNOWN:  # the first copy may have been accepted
                 self._store.mark(
                     message_id, RowState.UNKNOWN, f"refused on resubmission: {exc.code}"
@@ -114,7 +127,7 @@ class Outbox:
                 continue
             sealed = sealed_from(row.envelope)
             if now >= sealed.header.expires:
-                if row.state is RowState.QUEUED:
+                if self._state(row.message_id) is RowState.QUEUED:  # as recorded now
                     self._store.mark(row.message_id, RowState.FAILED, "expired-unsent")
                     done.append(Outgoing(sealed, RowState.FAILED, detail="expired-unsent"))
                 continue  # an unknown one that expired stays unknown, not resubmitted
