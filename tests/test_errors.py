@@ -26,6 +26,7 @@ from ncb_relay.errors import (
     FutureDated,
     InvalidBody,
     InvalidPeerKey,
+    InvalidProof,
     InvalidTransition,
     KeystoreCorrupt,
     KeystoreError,
@@ -33,6 +34,7 @@ from ncb_relay.errors import (
     KeystoreLocked,
     KeystoreUnsupported,
     LimitExceeded,
+    LogFork,
     MalformedInput,
     NcbRelayError,
     NoAnswer,
@@ -108,6 +110,9 @@ MESSAGE_CODES: dict[type[NcbRelayError], str] = {
     DisseminationForbidden: "dissemination-forbidden",
 }
 
+# refusals of a log proof or checkpoint (spec/log.md)
+LOG_CODES: dict[type[NcbRelayError], str] = {InvalidProof: "invalid-proof", LogFork: "log-fork"}
+
 # the relay's own store (ncb_relay.relay.storage): a local fault, never on the wire
 STORAGE_CODES: dict[type[NcbRelayError], str] = {StorageError: "storage"}
 
@@ -122,6 +127,7 @@ CLIENT_CODES: dict[type[NcbRelayError], str] = {
 
 PARENTS: dict[type[NcbRelayError], type[NcbRelayError]] = {
     **dict.fromkeys(MESSAGE_CODES, ProtocolError),
+    **dict.fromkeys(LOG_CODES, ProtocolError),
     **{cls: ProtocolError for cls in DIRECTORY_CODES if cls is not DirectoryExpired},
     DirectoryExpired: FreshnessError,
     UsageError: NcbRelayError,
@@ -179,7 +185,7 @@ def test_wire_codes_are_the_catalogue_codes() -> None:
     assert UsageError.code == "usage"
     for cls, code in DIRECTORY_CODES.items():
         assert cls.code == code == cls("x").wire_code
-    for cls, code in MESSAGE_CODES.items():
+    for cls, code in (MESSAGE_CODES | LOG_CODES).items():
         assert cls.code == code == cls("x").wire_code
     for cls, code in (KEYSTORE_CODES | STORAGE_CODES).items():
         assert cls.code == code
@@ -201,6 +207,7 @@ def test_every_class_has_its_own_code() -> None:
             + len(STORAGE_CODES)
             + len(DIRECTORY_CODES)
             + len(MESSAGE_CODES)
+            + len(LOG_CODES)
             + len(CLIENT_CODES)
         )
     )

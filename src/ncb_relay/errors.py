@@ -32,6 +32,8 @@ the boundary with ``raise X(...) from exc`` and never escape on their own.
         ├── Rollback                    a directory or anchor older than one seen  "rollback"
         ├── Fork                        same serial as one seen, different bytes   "fork"
         ├── BrokenChain                 does not extend the version held before    "broken-chain"
+        ├── InvalidProof                a Merkle proof that does not verify        "invalid-proof"
+        ├── LogFork                     a log signed two conflicting checkpoints   "log-fork"
         ├── InvalidBody                 a message body does not match its schema   "invalid-body"
         ├── InvalidTransition           a message not allowed in a request's state "invalid-transition"
         ├── DisseminationForbidden      handling code forbids passing it on (H2)   "dissemination-forbidden"
@@ -91,6 +93,7 @@ __all__ = [
     "FutureDated",
     "InvalidBody",
     "InvalidPeerKey",
+    "InvalidProof",
     "InvalidTransition",
     "KeystoreCorrupt",
     "KeystoreError",
@@ -98,6 +101,7 @@ __all__ = [
     "KeystoreLocked",
     "KeystoreUnsupported",
     "LimitExceeded",
+    "LogFork",
     "MalformedInput",
     "NcbRelayError",
     "NoAnswer",
@@ -288,6 +292,39 @@ class BrokenChain(ProtocolError):
     """A version that does not extend the one held before it (hash, gap or rewritten past)."""
 
     code = "broken-chain"
+
+
+class InvalidProof(ProtocolError):
+    """A Merkle inclusion or consistency proof that does not verify (spec/log.md)."""
+
+    code = "invalid-proof"
+
+
+class LogFork(ProtocolError):
+    """A log signed two checkpoints that cannot both be true (spec/log.md, LOG-14).
+
+    ``held`` and ``offered`` are the exact bytes of the two signed checkpoints, both
+    with valid log signatures: the one the client held and the one that contradicts
+    it; ``reason`` says how, and ``proof`` is the consistency proof the log gave.
+    Keep them as evidence.
+    """
+
+    code = "log-fork"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        held: bytes = b"",
+        offered: bytes = b"",
+        reason: str = "",
+        proof: tuple[bytes, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.held = held
+        self.offered = offered
+        self.reason = reason
+        self.proof = proof
 
 
 class InvalidBody(ProtocolError):

@@ -47,6 +47,7 @@ __all__ = [
     "ed25519_verify",
     "secretbox_decrypt",
     "secretbox_encrypt",
+    "sha256",
     "x25519",
     "x25519_check_public_key",
     "x25519_public_key",
@@ -98,6 +99,11 @@ def blake2b(data: bytes, *, person: bytes, key: bytes = b"", size: int = HASH_BY
     if len(person) > PERSONALISATION_BYTES:
         raise UsageError("personalisation is at most 16 bytes")
     return hashlib.blake2b(data, digest_size=size, key=key, person=person).digest()
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256 (FIPS 180-4), for the transparency log's RFC 9162 Merkle tree and note key ids."""
+    return hashlib.sha256(data).digest()
 
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:
