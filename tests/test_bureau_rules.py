@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from bureau_world import FAST, GS, IDS, Seen, Tamper, bureau, relay_node, until
+from directory_world import CHAIN, T0, genesis, signed
 from fixtures import seeded_rng
 from message_samples import (
     H0,
@@ -33,6 +34,7 @@ from ncb_relay.bureau import Bureau, BureauStore, Incoming, RowState
 from ncb_relay.client import RelayClient
 from ncb_relay.directory import StaticDirectory
 from ncb_relay.errors import NoAnswer, UsageError
+from ncb_relay.lifecycle import next_version, revoke_key, suspend
 from ncb_relay.messages import (
     AssistanceRequest,
     Body,
@@ -42,6 +44,7 @@ from ncb_relay.messages import (
     StatusUpdate,
     seal_message,
 )
+from ncb_relay.verified_directory import load_directory
 from relay_node_world import RELAY, Clock
 
 GUARD = 60.0
@@ -395,3 +398,37 @@ async def test_a_request_got_directly_and_forwarded_is_handed_over_once(
         assert len(requests.handed) == 1  # the request is new work once
         assert len(forwards.handed) == (0 if forward_first else 1)
         assert [r.state for r in rabat.inbox()] == [RowState.HANDLED] * 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("change", ["revoked key", "suspended sender"])
+async def test_a_key_the_directory_revoked_or_suspended_is_refused_not_deferred(
+    tmp_path: Path, change: str
+) -> None:
+    """DIR-11: a forgery with a stolen key, once revoked, is refused for good and kept."""
+    document, members = genesis()
+    draft = next_version(document, issued=T0 + 60)
+    if change == "revoked key":
+        draft = revoke_key(draft, RABAT, members[RABAT].signer.public_key.key_id, at=T0 + 30)
+    else:
+        draft = suspend(draft, RABAT, since=T0 + 30)
+    clock = Clock()
+    journal = BureauStore(tmp_path / f"{GS}.db", principal=GS)
+    async with RelayClient(
+        "http://127.0.0.1:9", relay_id=RELAY, identity=IDS[GS], clock=clock, retry=FAST
+    ) as unreachable:
+        gs = Bureau(
+            IDS[GS],
+            relay=unreachable,
+            store=journal,
+            coordinator=GS,
+            directory=load_directory(signed(draft), anchors=CHAIN),
+            clock=clock,
+        )
+        await gs.start()
+        forged = sealed(request(handling=H0), RABAT, GS, seq=1, now=clock())
+        for _ in range(2):  # every delivery: refused at once, kept once
+            assert await gs.take(forged) is None
+        assert gs.deferrals == 0
+        assert [(s, code) for _, s, code, _ in gs.store.refused()] == [(RABAT, "unknown-key")]
+    journal.close()
