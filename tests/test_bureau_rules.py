@@ -401,6 +401,7 @@ async def test_a_request_got_directly_and_forwarded_is_handed_over_once(
 
 
 @pytest.mark.anyio
+@pytest.mark.req("DIR-11")
 @pytest.mark.parametrize("change", ["revoked key", "suspended sender"])
 async def test_a_key_the_directory_revoked_or_suspended_is_refused_not_deferred(
     tmp_path: Path, change: str
