@@ -81,7 +81,6 @@ from ..envelope import (
     open_envelope,
 )
 from ..errors import (
-    BindingMismatch,
     DecryptionFailed,
     DirectoryExpired,
     InvalidTransition,
@@ -100,29 +99,23 @@ from ..header import DEFAULT_LIMITS, parse_envelope
 from ..identity import PrivateIdentity
 from ..messages import (
     DEFAULT_REGISTRY,
-    Acknowledgement,
     AssistanceRequest,
-    AssistanceResponse,
     Body,
     BodyRegistry,
     Conversation,
-    Conversations,
     Delivery,
     Disposition,
-    ErrorReport,
     Forward,
     ForwardedMessage,
     Message,
     OpaqueBody,
     SealedForward,
-    StatusUpdate,
     Step,
     Withdrawal,
     encode_body,
     read_message,
     seal_forward,
     seal_message,
-    verify_forward,
 )
 from ..messages.request_states import OPEN_STATES, RequestEvent, next_state
 from ..verified_directory import VerifiedDirectory
@@ -130,6 +123,7 @@ from .directory_keeper import DirectoryKeeper, Keys, RebuildKeys
 from .incoming import Incoming
 from .outbox import Outbox, sealed_from
 from .outgoing import Draft, Outgoing, sent_row
+from .routing import ParkingFull, Router
 from .store import BureauStore, Direction, JournalRow, RowState
 
 __all__ = ["Bureau", "Handler"]
@@ -191,8 +185,6 @@ class Bureau:
             raise UsageError("identity is the bureau's PrivateIdentity")
         if store.principal != identity.principal or relay.identity is not identity:
             raise UsageError("the store and the relay client must be this identity's")
-        if max_parked_per_sender < 0:
-            raise UsageError("max_parked_per_sender must not be negative")
         self.identity = identity
         self.principal = identity.principal
         self.relay = relay
@@ -203,8 +195,14 @@ class Bureau:
         self.batch_size = batch_size
         self.retry_interval = retry_interval
         self.ttl = ttl
-        self.max_parked_per_sender = max_parked_per_sender
-        self.conversations = Conversations(max_parked=max_parked)
+        self.router = Router(
+            identity.principal,
+            coordinator=coordinator,
+            registry=registry,
+            max_parked=max_parked,
+            max_parked_per_sender=max_parked_per_sender,
+        )
+        self.conversations = self.router.conversations
         self.directory = DirectoryKeeper(store, directory=directory, anchors=anchors, clock=clock)
         self.outbox_task = Outbox(store, relay, clock=clock, notify=self._notify)
         self._clock = clock
@@ -224,8 +222,6 @@ class Bureau:
         self._running = False
         self._done: anyio.Event | None = None
         self.deferrals = 0  # messages left at the relay, to be checked again (see the docstring)
-        self._requests_seen: set[bytes] = set()  # requests handed over, directly or forwarded
-        self._rebuilding = False
 
     @property
     def anchors(self) -> AnchorChain | None:
@@ -718,13 +714,15 @@ class Bureau:
                 raise _Defer("the replay guard is full")
             message = await self._open_checked(envelope, now)
             incoming, applied = self._route(message)
-        except (_Defer, ProtocolError) as exc:
+        except (_Defer, ParkingFull, ProtocolError) as exc:
             if message is not None:  # opened, so recorded in the replay guard: forget it
                 self._guard.forget(header.sender, header.message_id, header.seq)
-            ours = isinstance(exc, _Defer) or self._is_our_state(exc, header.sender_key_id)
+            ours = not isinstance(exc, ProtocolError) or self._is_our_state(
+                exc, header.sender_key_id
+            )
             if ours and attempt < MAX_DEFERRALS:
                 self.deferrals += 1
-                why = str(exc) if isinstance(exc, _Defer) else exc.code
+                why = exc.code if isinstance(exc, ProtocolError) else str(exc)
                 log.warning("message-deferred", extra={"code": why, "sender": header.sender})
                 return _Outcome.DEFERRED
             refusal = exc if isinstance(exc, ProtocolError) else LimitExceeded(str(exc))
@@ -792,67 +790,21 @@ class Bureau:
         )
 
     def _route(self, message: Message) -> tuple[Incoming, tuple[Delivery, ...]]:
-        """What a verified message means here; raise a ProtocolError to refuse it.
+        """What a verified message means here (:mod:`.routing`); a ProtocolError refuses it.
 
         Returns its :class:`Incoming` and the deliveries of replies that were
         parked waiting for it (a request or forward they name).
         """
-        body = message.body
-        envelope = message.envelope
-        if isinstance(body, Forward):
-            forwarded = verify_forward(
-                message,
-                directory=self.directory.historical,
-                coordinator=self.coordinator,
-                registry=self.registry,
-            )
-            original = forwarded.original_hash
-            applied: tuple[Delivery, ...] = ()
-            copy = False
-            conversation = None
-            if isinstance(forwarded.original_body, AssistanceRequest):
-                # a request this bureau wrote, or was handed already: a copy, not new work
-                copy = forwarded.author == self.principal or original in self._requests_seen
-                self._requests_seen.add(original)
-                if original in self.conversations:  # it binds the replies to the forward
-                    applied = self.conversations.add_forward(forwarded)
-                    conversation = self.conversations.get(original)
-            incoming = self._incoming(
-                message, forwarded.original_body, forwarded=forwarded, conversation=conversation
-            )
-            incoming.copy = copy
-            return incoming, applied
-        if isinstance(body, AssistanceRequest):
-            copy = envelope.message_hash in self._requests_seen  # a forward of it came first
-            self._requests_seen.add(envelope.message_hash)
-            applied = ()
-            if envelope.message_hash not in self.conversations:
-                _, applied = self.conversations.start(envelope, body)
-            incoming = self._incoming(message, body)
-            incoming.copy = copy
-            return incoming, applied
-        if message.reply_to is not None and not isinstance(body, OpaqueBody):
-            if (
-                not self._rebuilding
-                and not self.conversations.knows(message.reply_to)
-                and isinstance(body, _CONVERSATION_BODIES)
-            ):  # it would be parked (the journal's parked replies were admitted before)
-                if self.conversations.parked_from(message.sender) >= self.max_parked_per_sender:
-                    raise LimitExceeded(
-                        f"{message.sender} has {self.max_parked_per_sender} replies parked"
-                    )
-                if self.conversations.parked_count >= self.conversations.max_parked:
-                    raise _Defer("the parking space is full")
-            try:
-                delivery = self.conversations.receive(message)
-            except BindingMismatch:
-                if message.reply_to in self.conversations or isinstance(body, _CONVERSATION_BODIES):
-                    raise
-                return self._incoming(message, body), ()  # a reply to something else
-            return self._incoming(
-                message, body, conversation=delivery.conversation, step=delivery.step
-            ), ()
-        return self._incoming(message, body), ()
+        routed = self.router.route(message, historical=self.directory.historical)
+        incoming = self._incoming(
+            message,
+            routed.body,
+            forwarded=routed.forwarded,
+            conversation=routed.conversation,
+            step=routed.step,
+        )
+        incoming.copy = routed.copy
+        return incoming, routed.applied
 
     def _incoming(
         self,
@@ -875,7 +827,7 @@ class Bureau:
         )
 
     def _is_parked(self, message: Message) -> bool:
-        return any(m.message_id == message.message_id for m in self.conversations.parked)
+        return self.router.is_parked(message)
 
     async def _hand_over_all(self, deliveries: Iterable[Delivery]) -> None:
         for delivery in deliveries:
@@ -957,11 +909,11 @@ class Bureau:
         """Replay the journal into the conversations; keep the unfinished messages for run()."""
         keys = RebuildKeys(self.directory.historical, self.identity)
         unfinished: dict[bytes, Incoming] = {}
-        self._rebuilding = True
+        self.router.replaying = True
         try:
             self._replay_journal(keys, unfinished)
         finally:
-            self._rebuilding = False
+            self.router.replaying = False
         self._pending_parked = []
         self._unfinished = list(unfinished.values())
 
@@ -1072,9 +1024,6 @@ class _Outcome(Enum):
 
 class _Defer(Exception):
     """This bureau cannot take the message now (its parking space or replay guard is full)."""
-
-
-_CONVERSATION_BODIES = (Acknowledgement, StatusUpdate, AssistanceResponse, Withdrawal, ErrorReport)
 
 
 def _refers_to(incoming: Incoming) -> bytes | None:
