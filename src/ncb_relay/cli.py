@@ -9,6 +9,8 @@
 (:mod:`ncb_relay.admin_signing`), ``verify``, ``audit`` and ``show``
 (:mod:`ncb_relay.admin_verify`); ``relay`` (:mod:`ncb_relay.admin_relay`).  ``bureau``
 (send, watch, show) is a bureau's user on a relay (:mod:`ncb_relay.bureau_cli`).
+``conformance`` runs ``interop_tests/`` against an adapter
+(:mod:`ncb_relay.conformance.runner`).
 
 Exit status: 0 on success; 1 when the work failed, after one line on stderr
 that names the command, the file at fault (if any), the problem and its error
@@ -35,6 +37,7 @@ from . import (
     admin_verify,
     bureau_cli,
 )
+from .conformance import runner as conformance
 from .demo.play import run_demo
 from .errors import NcbRelayError, UsageError
 
@@ -88,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     admin_verify.register(commands)
     admin_relay.register(commands)
     bureau_cli.register(commands)
+    conformance.register(commands)
     return parser
 
 

@@ -1,0 +1,385 @@
+"""The reference implementation's conformance adapter (``interop_tests/harness.md``).
+
+Run as ``python -m ncb_relay.conformance.adapter``: it reads one JSON request per
+line on stdin and writes one JSON response per line on stdout, until end of
+input.  Every operation is stateless: the keys, the directory, the clock and
+(for sealing) the random bytes come in the request, so one request can be
+replayed alone to reproduce a failure.  A failure of the implementation under
+test is ``{"error": CODE}`` with the wire code of ERR-1 (``decryption-failed``
+for every decryption failure, OPEN-11); a request the adapter cannot serve is
+``{"error": "unsupported-op"}`` or ``{"error": "bad-request"}``.
+
+:class:`Adapter` is the dispatch table; ``tests/broken_adapter.py`` subclasses
+it to seed bugs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+from .. import (
+    CodecLimits,
+    Disclosure,
+    EncryptionKeyPair,
+    EncryptionPublicKey,
+    EnvelopeLimits,
+    FreshnessPolicy,
+    NcbRelayError,
+    NonceCache,
+    PrivateIdentity,
+    PublicIdentity,
+    ReplayGuard,
+    RequestVerifier,
+    SigningKeyPair,
+    SigningPublicKey,
+    StaticDirectory,
+    __version__,
+    codec,
+    open_envelope,
+    seal,
+    sign_request,
+    verify_disclosure,
+    verify_routing,
+)
+from ..codec import Value
+from ..envelope import SealedEnvelope, VerifiedEnvelope
+
+__all__ = ["Adapter", "main", "typed", "untyped"]
+
+JSON = dict[str, Any]
+Handler = Callable[[JSON], JSON]
+
+
+class BadRequest(Exception):
+    """The request does not follow the harness protocol (not the implementation's fault)."""
+
+
+def untyped(t: JSON) -> Value:
+    """The value of a typed JSON value (spec/vectors.md, "Typed values")."""
+    kind = t["type"]
+    if kind == "nil":
+        return None
+    if kind == "bool":
+        return bool(t["value"])
+    if kind == "int":
+        return int(t["value"])
+    if kind == "bin":
+        return bytes.fromhex(t["value"])
+    if kind == "str":
+        return str(t["value"])
+    if kind == "array":
+        return [untyped(item) for item in t["value"]]
+    if kind == "map":
+        return {str(untyped(k)): untyped(v) for k, v in t["value"]}
+    raise BadRequest(f"unknown type {kind!r}")
+
+
+def typed(value: Value) -> JSON:
+    """The typed JSON form of a decoded value."""
+    if value is None:
+        return {"type": "nil"}
+    if isinstance(value, bool):
+        return {"type": "bool", "value": value}
+    if isinstance(value, int):
+        return {"type": "int", "value": str(value)}
+    if isinstance(value, bytes):
+        return {"type": "bin", "value": value.hex()}
+    if isinstance(value, str):
+        return {"type": "str", "value": value}
+    if isinstance(value, list):
+        return {"type": "array", "value": [typed(item) for item in value]}
+    return {"type": "map", "value": [[typed(k), typed(v)] for k, v in value.items()]}
+
+
+def _hex(value: str | None) -> bytes | None:
+    return None if value is None else bytes.fromhex(value)
+
+
+def private_identity(p: JSON) -> PrivateIdentity:
+    return PrivateIdentity(
+        p["id"],
+        SigningKeyPair(bytes.fromhex(p["signingSeed"])),
+        [EncryptionKeyPair(bytes.fromhex(p["encryptionSecret"]))],
+    )
+
+
+def public_identity(p: JSON) -> PublicIdentity:
+    return PublicIdentity(
+        p["id"],
+        SigningPublicKey(bytes.fromhex(p["signingPublicKey"])),
+        EncryptionPublicKey(bytes.fromhex(p["encryptionPublicKey"])),
+    )
+
+
+def recorded(data: bytes | None) -> Callable[[int], bytes]:
+    """The random source of ``seal``: the given bytes in order, or the OS's."""
+    if data is None:
+        return os.urandom
+    queue = bytearray(data)
+
+    def draw(n: int) -> bytes:
+        if len(queue) < n:
+            raise BadRequest("not enough random bytes for this seal")
+        out = bytes(queue[:n])
+        del queue[:n]
+        return out
+
+    return draw
+
+
+def _message(m: VerifiedEnvelope) -> JSON:
+    return {
+        "body": m.body.hex(),
+        "sender": m.sender,
+        "recipients": list(m.recipients),
+        "seq": m.seq,
+        "created": m.created,
+        "expires": m.expires,
+        "replyTo": None if m.reply_to is None else m.reply_to.hex(),
+        "messageHash": m.message_hash.hex(),
+    }
+
+
+class Adapter:
+    """One method per harness operation; ``handle`` turns errors into responses."""
+
+    def __init__(self) -> None:
+        self.ops: dict[str, Handler] = {
+            "hello": self.hello,
+            "decode": self.decode,
+            "encode": self.encode,
+            "seal": self.seal,
+            "route": self.route,
+            "open": self.open,
+            "verify-disclosure": self.verify_disclosure,
+            "check-reply": self.check_reply,
+            "sign-request": self.sign_request,
+            "verify-request": self.verify_request,
+        }
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def handle(self, request: JSON) -> JSON:
+        op = self.ops.get(request.get("op", ""))
+        if op is None:
+            return {"error": "unsupported-op"}
+        try:
+            return op(request)
+        except NcbRelayError as exc:
+            return {"error": self.error_code(exc)}
+        except (BadRequest, KeyError, TypeError, ValueError) as exc:
+            return {"error": "bad-request", "detail": f"{type(exc).__name__}: {exc}"}
+
+    def error_code(self, exc: NcbRelayError) -> str:
+        return exc.wire_code
+
+    def directory(self, request: JSON) -> StaticDirectory:
+        return StaticDirectory(public_identity(p) for p in request["directory"])
+
+    def replay_guard(self, request: JSON) -> ReplayGuard:
+        return ReplayGuard(policy=FreshnessPolicy(request.get("maxSkew", 300)))
+
+    @staticmethod
+    def envelope_limits(request: JSON) -> EnvelopeLimits:
+        limits = request.get("limits", {})
+        return EnvelopeLimits(
+            max_envelope_bytes=limits.get("maxEnvelopeBytes", 8 * 1024 * 1024),
+            max_recipients=limits.get("maxRecipients", 256),
+        )
+
+    @staticmethod
+    def codec_limits(request: JSON) -> CodecLimits:
+        limits = request.get("limits", {})
+        default = CodecLimits()
+        return CodecLimits(
+            max_bytes=limits.get("maxBytes", default.max_bytes),
+            max_str_bytes=limits.get("maxStrBytes", default.max_str_bytes),
+            max_bin_bytes=limits.get("maxBinBytes", default.max_bin_bytes),
+            max_array_items=limits.get("maxArrayItems", default.max_array_items),
+            max_map_items=limits.get("maxMapItems", default.max_map_items),
+            max_depth=limits.get("maxDepth", default.max_depth),
+        )
+
+    # -- operations ---------------------------------------------------------------
+
+    def hello(self, request: JSON) -> JSON:
+        return {
+            "implementation": f"ncb_relay {__version__} (reference)",
+            "protocol": "NCBR/1",
+            "ops": sorted(self.ops),
+        }
+
+    def decode(self, request: JSON) -> JSON:
+        data = bytes.fromhex(request["data"])
+        return {"value": typed(codec.decode(data, limits=self.codec_limits(request)))}
+
+    def encode(self, request: JSON) -> JSON:
+        value = untyped(request["value"])
+        return {"data": codec.encode(value, limits=self.codec_limits(request)).hex()}
+
+    def seal_envelope(self, request: JSON) -> SealedEnvelope:
+        return seal(
+            bytes.fromhex(request["body"]),
+            sender=private_identity(request["sender"]),
+            recipients=[public_identity(p) for p in request["recipients"]],
+            now=request["now"],
+            seq=request["seq"],
+            ttl=request["ttl"],
+            reply_to=_hex(request.get("replyTo")),
+            rng=recorded(_hex(request.get("random"))),
+        )
+
+    def seal(self, request: JSON) -> JSON:
+        sealed = self.seal_envelope(request)
+        return {
+            "envelope": sealed.data.hex(),
+            "messageId": sealed.message_id.hex(),
+            "messageHash": sealed.message_hash.hex(),
+        }
+
+    def route(self, request: JSON) -> JSON:
+        routed = verify_routing(
+            bytes.fromhex(request["envelope"]),
+            directory=self.directory(request),
+            now=request["now"],
+            policy=FreshnessPolicy(request.get("maxSkew", 300)),
+            limits=self.envelope_limits(request),
+        )
+        return {
+            "sender": routed.sender,
+            "recipients": list(routed.recipients),
+            "messageId": routed.message_id.hex(),
+            "messageHash": routed.message_hash.hex(),
+        }
+
+    def open_one(
+        self, request: JSON, data: bytes, guard: ReplayGuard, directory: StaticDirectory
+    ) -> VerifiedEnvelope:
+        return open_envelope(
+            data,
+            recipient=private_identity(request["recipient"]),
+            directory=directory,
+            now=request["now"],
+            replay=guard,
+            limits=self.envelope_limits(request),
+        )
+
+    def open(self, request: JSON) -> JSON:
+        guard = self.replay_guard(request)
+        directory = self.directory(request)
+        prior: list[JSON] = []
+        for data in request.get("prior", []):
+            try:
+                prior.append(
+                    _message(self.open_one(request, bytes.fromhex(data), guard, directory))
+                )
+            except NcbRelayError as exc:
+                prior.append({"error": self.error_code(exc)})
+        try:
+            message = self.open_one(request, bytes.fromhex(request["envelope"]), guard, directory)
+        except NcbRelayError as exc:
+            return {"error": self.error_code(exc), "prior": prior}
+        return {**_message(message), "prior": prior}
+
+    def verify_disclosure(self, request: JSON) -> JSON:
+        proven = verify_disclosure(
+            Disclosure(bytes.fromhex(request["envelope"]), bytes.fromhex(request["contentKey"])),
+            directory=self.directory(request),
+            limits=self.envelope_limits(request),
+        )
+        return {
+            "body": proven.body.hex(),
+            "sender": proven.sender,
+            "recipients": list(proven.recipients),
+            "created": proven.created,
+            "messageHash": proven.message_hash.hex(),
+        }
+
+    def check_reply(self, request: JSON) -> JSON:
+        directory = self.directory(request)
+        data = bytes.fromhex(request["request"])
+        routed = verify_routing(
+            data,
+            directory=directory,
+            now=request["now"],
+            policy=FreshnessPolicy(request.get("maxSkew", 300)),
+        )
+        original = SealedEnvelope(data, routed.message_id, routed.message_hash, routed.header)
+        response = self.open_one(
+            request, bytes.fromhex(request["response"]), self.replay_guard(request), directory
+        )
+        response.require_reply_to(original)
+        return {"requestMessageHash": routed.message_hash.hex()}
+
+    def sign_request(self, request: JSON) -> JSON:
+        principal = private_identity(request["principal"])
+        nonce = bytes.fromhex(request["nonce"])
+        made = sign_request(
+            principal=principal.principal,
+            signer=principal.signer,
+            relay=request["relay"],
+            method=request["method"],
+            target=request["target"],
+            body=bytes.fromhex(request["body"]),
+            now=request["timestamp"],
+            rng=lambda n: nonce,
+        )
+        return {"authorization": made.authorization}
+
+    def verify_request(self, request: JSON) -> JSON:
+        nonces = NonceCache(since=request["since"], max_skew=request["maxSkew"])
+        for pair in request.get("accepted", []):
+            nonces.record(
+                pair["principal"], bytes.fromhex(pair["nonce"]), pair["timestamp"], pair["now"]
+            )
+        relay = RequestVerifier(
+            relay=request["relay"], directory=self.directory(request), nonces=nonces
+        )
+
+        def verify() -> JSON:
+            result = relay.verify(
+                method=request["method"],
+                target=request["target"],
+                body=bytes.fromhex(request["body"]),
+                authorization=request["authorization"],
+                now=request["now"],
+            )
+            return {"principal": result.principal, "keyId": result.key_id.hex()}
+
+        first = verify()
+        try:  # AUTH-11: the same request a second time, in the same state
+            verify()
+        except NcbRelayError as exc:
+            return {**first, "again": self.error_code(exc)}
+        return {**first, "again": None}
+
+
+def serve(adapter: Adapter, stdin: IO[str], stdout: IO[str]) -> None:
+    """Answer each request line with one response line, until end of input."""
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise BadRequest("a request is a JSON object")
+        except (ValueError, BadRequest) as exc:
+            response: JSON = {"error": "bad-request", "detail": str(exc)}
+        else:
+            response = adapter.handle(request)
+            if "id" in request:
+                response["id"] = request["id"]
+        stdout.write(json.dumps(response, separators=(",", ":")) + "\n")
+        stdout.flush()
+
+
+def main(adapter: Adapter | None = None) -> None:
+    serve(adapter or Adapter(), sys.stdin, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""A deliberately broken conformance adapter: the reference one with one seeded bug.
+
+``python tests/broken_adapter.py --bug NAME`` serves interop_tests/harness.md
+like ``python -m ncb_relay.conformance.adapter``, except for the one bug named;
+``tests/test_conformance.py`` checks that the suite catches each of them and
+names the requirement it breaks.  Each bug is a mistake a real implementation
+could make; it is seeded by patching the library inside this process only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from ncb_relay import (
+    FreshnessPolicy,
+    ReplayGuard,
+    SigningPublicKey,
+    StaticDirectory,
+    codec,
+    disclosure,
+    envelope,
+    header,
+    primitives,
+)
+from ncb_relay.conformance.adapter import (
+    JSON,
+    Adapter,
+    main,
+    private_identity,
+    public_identity,
+    recorded,
+    typed,
+)
+from ncb_relay.envelope import SealedEnvelope, VerifiedEnvelope
+from ncb_relay.errors import (
+    BindingMismatch,
+    DecryptionFailed,
+    FutureDated,
+    MalformedInput,
+    NcbRelayError,
+    StaleMessage,
+)
+
+
+@dataclass(frozen=True)
+class Bug:
+    name: str
+    what: str
+    breaks: str  # the requirement the suite must report as failed
+    seed: Callable[[], Adapter]
+
+
+BUGS: dict[str, Bug] = {}
+
+
+def bug(name: str, what: str, breaks: str) -> Callable[[Callable[[], Adapter]], None]:
+    def register(seed: Callable[[], Adapter]) -> None:
+        BUGS[name] = Bug(name, what, breaks, seed)
+
+    return register
+
+
+def _skip_signature(label: bytes) -> None:
+    verify = SigningPublicKey.verify
+
+    def lax(self: SigningPublicKey, message: bytes, signature: bytes) -> None:
+        if not message.startswith(label):
+            verify(self, message, signature)
+
+    SigningPublicKey.verify = lax  # type: ignore[method-assign]
+
+
+@bug("skip-outer-signature", "never checks the outer signature", "OPEN-6")
+def _() -> Adapter:
+    _skip_signature(envelope.OUTER_SIGNATURE_LABEL)
+    return Adapter()
+
+
+@bug("skip-inner-signature", "never checks the inner signature", "OPEN-10")
+def _() -> Adapter:
+    _skip_signature(envelope.INNER_SIGNATURE_LABEL)
+    return Adapter()
+
+
+@bug("reencode-before-verify", "decodes the header leniently, hashes its re-encoding", "CODEC-8")
+def _() -> Adapter:
+    class LenientCodec:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(codec, name)
+
+        @staticmethod
+        def decode(data: bytes, **limits: Any) -> Any:
+            try:
+                value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+            except Exception as exc:
+                raise MalformedInput("not msgpack") from exc
+            if isinstance(value, list) and len(value) == 11:  # a header: taken as it comes
+                return value
+            return codec.decode(data, **limits)
+
+    digest = envelope.header_hash
+
+    def header_hash(header_bytes: bytes) -> bytes:
+        return digest(codec.encode(LenientCodec.decode(header_bytes)))
+
+    header.codec = LenientCodec()  # type: ignore[attr-defined,assignment]
+    envelope.header_hash = header_hash
+    return Adapter()
+
+
+class DuplicateKeys(Adapter):
+    def decode(self, request: JSON) -> JSON:
+        pairs: list[list[tuple[Any, Any]]] = []
+
+        def hook(items: list[tuple[Any, Any]]) -> dict[Any, Any]:
+            pairs.append(items)
+            return dict(items)
+
+        try:
+            value = msgpack.unpackb(
+                bytes.fromhex(request["data"]), raw=False, object_pairs_hook=hook
+            )
+        except Exception:
+            return super().decode(request)
+        if any(len({k for k, _ in items}) < len(items) for items in pairs):
+            return {"value": typed(value)}  # the last value of a repeated key wins
+        return super().decode(request)
+
+
+@bug("duplicate-map-keys", "accepts a map with a repeated key (the last one wins)", "CODEC-3")
+def _() -> Adapter:
+    return DuplicateKeys()
+
+
+class TrailingBytes(Adapter):
+    def decode(self, request: JSON) -> JSON:
+        data = bytes.fromhex(request["data"])
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(data)
+        try:
+            unpacker.unpack()
+        except Exception:
+            return super().decode(request)
+        return super().decode({**request, "data": data[: unpacker.tell()].hex()})
+
+
+@bug("trailing-bytes", "decodes the first value and ignores what follows", "CODEC-5")
+def _() -> Adapter:
+    return TrailingBytes()
+
+
+@bug("ignore-expiry", "never refuses an expired envelope", "FRESH-2")
+def _() -> Adapter:
+    def check(self: FreshnessPolicy, created: int, expires: int, now: int) -> None:
+        if created > now + self.max_skew:
+            raise FutureDated("future")
+
+    FreshnessPolicy.check = check  # type: ignore[method-assign]
+    return Adapter()
+
+
+@bug("ignore-future", "accepts envelopes created after now + max_skew", "FRESH-1")
+def _() -> Adapter:
+    def check(self: FreshnessPolicy, created: int, expires: int, now: int) -> None:
+        if now >= expires + self.max_skew:
+            raise StaleMessage("stale")
+
+    FreshnessPolicy.check = check  # type: ignore[method-assign]
+    return Adapter()
+
+
+@bug("no-replay-check", "keeps no replay state", "REPLAY-1")
+def _() -> Adapter:
+    ReplayGuard.check = lambda self, sender, message_id, seq: None  # type: ignore[method-assign]
+    return Adapter()
+
+
+@bug("no-key-commitment", "never checks message_id against the content key", "OPEN-8")
+def _() -> Adapter:
+    def open_payload(routed: Any, content_key: bytes) -> bytes:
+        plaintext = primitives.aead_decrypt(
+            envelope.payload_key(content_key),
+            envelope.PAYLOAD_NONCE,
+            routed.payload,
+            routed.header_digest,
+        )
+        inner, body = plaintext[:64], plaintext[64:]
+        digest = primitives.blake2b(body, person=envelope.PERSON_BODY)
+        try:
+            routed.sender_key.verify(
+                envelope.INNER_SIGNATURE_LABEL + routed.header_digest + digest, inner
+            )
+        except NcbRelayError as exc:
+            raise DecryptionFailed("inner-signature") from exc
+        return body
+
+    envelope.open_payload = open_payload
+    disclosure.open_payload = open_payload  # type: ignore[attr-defined]
+    return Adapter()
+
+
+@bug("wrong-recipient-binding", "accepts a recipient entry naming anyone's key id", "OPEN-5")
+def _() -> Adapter:
+    check = StaticDirectory.check_encryption_key
+
+    def lax(self: StaticDirectory, principal: str, key_id: bytes, at: int) -> None:
+        if key_id not in self._owner:
+            check(self, principal, key_id, at)
+
+    StaticDirectory.check_encryption_key = lax  # type: ignore[method-assign]
+    return Adapter()
+
+
+@bug("wrong-sender-binding", "takes the signing key by key id, whoever the sender is", "OPEN-4")
+def _() -> Adapter:
+    lookup = StaticDirectory.signing_key
+
+    def lax(self: StaticDirectory, principal: str, key_id: bytes, at: int) -> SigningPublicKey:
+        owner = self._owner.get(key_id, principal)
+        return lookup(self, owner, key_id, at)
+
+    StaticDirectory.signing_key = lax  # type: ignore[method-assign]
+    return Adapter()
+
+
+class LimitAsMalformed(Adapter):
+    def error_code(self, exc: NcbRelayError) -> str:
+        code = super().error_code(exc)
+        return "malformed" if code == "limit-exceeded" else code
+
+
+@bug("limit-as-malformed", "reports every limit as malformed", "CODEC-7")
+def _() -> Adapter:
+    return LimitAsMalformed()
+
+
+@bug("reply-hash-only", "checks a reply's reply_to but not who answers whom", "BIND-2")
+def _() -> Adapter:
+    def lax(self: VerifiedEnvelope, request: VerifiedEnvelope | SealedEnvelope) -> None:
+        if self.reply_to != request.message_hash:
+            raise BindingMismatch("another request")
+
+    VerifiedEnvelope.require_reply_to = lax  # type: ignore[method-assign]
+    return Adapter()
+
+
+class ReusedRandomness(Adapter):
+    def seal_envelope(self, request: JSON) -> SealedEnvelope:
+        draw = recorded(None if request.get("random") is None else bytes.fromhex(request["random"]))
+        first: list[bytes] = []
+
+        def again(n: int) -> bytes:
+            if not first:
+                first.append(draw(n))
+            return first[0]
+
+        return envelope.seal(
+            bytes.fromhex(request["body"]),
+            sender=private_identity(request["sender"]),
+            recipients=[public_identity(p) for p in request["recipients"]],
+            now=request["now"],
+            seq=request["seq"],
+            ttl=request["ttl"],
+            reply_to=None if request.get("replyTo") is None else bytes.fromhex(request["replyTo"]),
+            rng=again,
+        )
+
+
+@bug("reused-randomness", "uses one random value as both K and e", "SEAL-1")
+def _() -> Adapter:
+    return ReusedRandomness()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bug", required=True, choices=sorted(BUGS))
+    main(BUGS[parser.parse_args().bug].seed())
