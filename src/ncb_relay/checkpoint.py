@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from . import merkle, primitives
 from ._construct import NoPublicConstructor
@@ -251,11 +252,12 @@ def parse_note(data: bytes, limits: CheckpointLimits = DEFAULT_LIMITS) -> Signed
 
 
 @dataclass(frozen=True, slots=True)
-class LogKey:
-    """The log's name (its origin) and the Ed25519 key that signs its checkpoints."""
+class _NoteKey:
+    """A named Ed25519 key of a signed note; ``signature_type`` says what it signs."""
 
     name: str
     public_key: SigningPublicKey
+    signature_type: ClassVar[int]
 
     def __post_init__(self) -> None:
         try:
@@ -265,25 +267,21 @@ class LogKey:
 
     @property
     def key_id(self) -> bytes:
-        return note_key_id(self.name, LOG_SIGNATURE_TYPE, self.public_key.raw)
+        return note_key_id(self.name, self.signature_type, self.public_key.raw)
 
 
 @dataclass(frozen=True, slots=True)
-class WitnessKey:
+class LogKey(_NoteKey):
+    """The log's name (its origin) and the Ed25519 key that signs its checkpoints."""
+
+    signature_type: ClassVar[int] = LOG_SIGNATURE_TYPE
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessKey(_NoteKey):
     """A witness's name and the Ed25519 key of its timestamped cosignatures."""
 
-    name: str
-    public_key: SigningPublicKey
-
-    def __post_init__(self) -> None:
-        try:
-            _check_name(self.name, "a key name", DEFAULT_LIMITS.max_name_bytes)
-        except (MalformedInput, LimitExceeded) as exc:
-            raise UsageError(exc.message) from None
-
-    @property
-    def key_id(self) -> bytes:
-        return note_key_id(self.name, WITNESS_SIGNATURE_TYPE, self.public_key.raw)
+    signature_type: ClassVar[int] = WITNESS_SIGNATURE_TYPE
 
 
 def cosigned_message(text: bytes, timestamp: int) -> bytes:
