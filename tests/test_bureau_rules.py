@@ -8,6 +8,7 @@ a real relay through the ``Tamper`` transport of ``bureau_world``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -433,3 +434,17 @@ async def test_a_key_the_directory_revoked_or_suspended_is_refused_not_deferred(
         assert gs.deferrals == 0
         assert [(s, code) for _, s, code, _ in gs.store.refused()] == [(RABAT, "unknown-key")]
     journal.close()
+
+
+@pytest.mark.anyio
+async def test_a_message_refused_after_opening_is_a_replay_when_it_comes_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with offline(tmp_path, max_parked_per_sender=0) as (gs, clock):
+        await gs.start()
+        early = sealed(status(), RABAT, GS, seq=1, now=clock(), reply_to=b"\x01" * 32)
+        with caplog.at_level(logging.WARNING, logger="ncb_relay.bureau"):
+            for _ in range(2):
+                assert await gs.take(early) is None
+        codes = [getattr(r, "code", None) for r in caplog.records if r.msg == "message-refused"]
+        assert codes == ["limit-exceeded", "replay"]  # opened once: the guard remembers it

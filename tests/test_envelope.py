@@ -1284,3 +1284,21 @@ def test_a_signer_outside_memory_seals_too() -> None:
     )
     assert calls == [INNER_LABEL[:32], OUTER_LABEL[:32]]
     assert open_as(sealed.data).body == b"via hsm"
+
+
+def test_a_sender_reloads_its_sealed_envelope_from_the_bytes_it_kept() -> None:
+    people, _ = _pool(3)
+    sealed = seal(
+        b"kept",
+        sender=people[0],
+        recipients=[p.public for p in people[1:]],
+        now=NOW,
+        seq=7,
+        rng=seeded_rng(b"kept"),
+        reply_to=b"\x05" * 32,
+    )
+    assert SealedEnvelope.from_bytes(sealed.data) == sealed
+    with pytest.raises(MalformedInput):
+        SealedEnvelope.from_bytes(sealed.data[:-1])
+    with pytest.raises(LimitExceeded):
+        SealedEnvelope.from_bytes(sealed.data, EnvelopeLimits(max_recipients=1))

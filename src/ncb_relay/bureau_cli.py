@@ -21,8 +21,7 @@ over, one line each (JSON lines with ``--json``), until ``--count`` messages,
 ``--timeout`` seconds or Ctrl-C; messages that fail verification are refused,
 kept in the journal as evidence and reported on stderr, never printed as
 messages.  A verified message of a schema this client does not know (an
-agency's own) is recorded and acknowledged but not printed: the client hands
-such bodies only to a handler registered under their schema id.
+agency's own) is printed too, without its body.
 
 ``show`` reads the journal alone (no keys, no network): the metadata of every
 message sent and received, or of one request's conversation.  No command ever

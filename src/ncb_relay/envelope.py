@@ -132,6 +132,21 @@ class SealedEnvelope:
     message_hash: bytes
     header: Header
 
+    @classmethod
+    def from_bytes(cls, data: bytes, limits: EnvelopeLimits = DEFAULT_LIMITS) -> SealedEnvelope:
+        """An envelope its sender sealed and kept as bytes, with its names recomputed.
+
+        Only the structure is checked (:func:`~ncb_relay.header.parse_envelope`);
+        nothing is verified: use it for the sender's own records, never for
+        what arrives from someone else.
+        """
+        parsed = parse_envelope(data, limits)
+        digest = message_hash(
+            header_hash(parsed.header_bytes),
+            primitives.blake2b(parsed.payload, person=PERSON_PAYLOAD),
+        )
+        return cls(data, parsed.header.message_id, digest, parsed.header)
+
 
 def seal(
     body: bytes,

@@ -215,7 +215,10 @@ class NoAnswer(NcbRelayError):
     """
 
     code = "no-answer"
-    conversation: object = None
+
+    def __init__(self, message: str, *, conversation: object = None) -> None:
+        super().__init__(message)
+        self.conversation = conversation  # a messages.Conversation (errors imports nothing)
 
 
 class ProtocolError(NcbRelayError):

@@ -53,8 +53,8 @@ def _threaded(handler: SyncHandler) -> Handler:
     async def run(incoming: Incoming) -> None:
         seal = incoming._seal
         if seal is not None:
-            incoming._seal = lambda body, handle, to: anyio.from_thread.run_sync(
-                seal, body, handle, to
+            incoming._seal = lambda message, body, to: anyio.from_thread.run_sync(
+                seal, message, body, to
             )
         try:
             # a handler that never returns must not hold up shutdown: its thread is abandoned
@@ -81,6 +81,7 @@ class BlockingBureau:
     withdraw = _blocking(Bureau.withdraw)
     wait_for = _blocking(Bureau.wait_for)
     flush = _blocking(Bureau.flush)
+    retry_failed = _blocking(Bureau.retry_failed)
     refresh_directory = _blocking(Bureau.refresh_directory)
 
     def __init__(

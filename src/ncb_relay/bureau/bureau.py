@@ -121,7 +121,7 @@ from ..messages.request_states import OPEN_STATES, RequestEvent, next_state
 from ..verified_directory import VerifiedDirectory
 from .directory_keeper import DirectoryKeeper, Keys, RebuildKeys
 from .incoming import Incoming
-from .outbox import Outbox, sealed_from
+from .outbox import Outbox
 from .outgoing import Draft, Outgoing, sent_row
 from .routing import ParkingFull, Router
 from .store import BureauStore, Direction, JournalRow, RowState
@@ -399,8 +399,16 @@ class Bureau:
         encoded = encode_body(body)
         return Draft(sealed, body, sent_row(sealed, body, encoded, at=now, refers_to=refers_to))
 
-    def _reply_draft(self, body: Body, handle: VerifiedEnvelope, to: Iterable[str] | None) -> Draft:
-        targets = list(to) if to is not None else _reply_targets(handle, self.principal)
+    def _reply_draft(self, incoming: Incoming, body: Body, to: Iterable[str] | None) -> Draft:
+        """A reply to ``incoming``, by default to everyone on a request but this bureau, else
+        to its sender only (a reply to a diffusion does not go to every bureau it reached)."""
+        handle = incoming.handle
+        if to is not None:
+            targets = list(to)
+        elif isinstance(incoming.body, AssistanceRequest):
+            targets = _reply_targets(handle, self.principal)
+        else:
+            targets = [handle.sender]
         return self._draft(
             body, targets, reply_to=handle.message_hash, refers_to=self._request_of(handle)
         )
@@ -460,12 +468,7 @@ class Bureau:
             raise UsageError("request() sends an AssistanceRequest; use send() for other bodies")
         outgoing = await self.send(body, to=to)
         conversation = self.conversations.get(outgoing.message_hash)
-        try:
-            await self.wait_for(conversation, timeout=timeout)
-        except NoAnswer as exc:
-            exc.conversation = conversation
-            raise
-        return conversation
+        return await self.wait_for(conversation, timeout=timeout)
 
     async def wait_for(
         self,
@@ -482,7 +485,8 @@ class Bureau:
             return conversation
         raise NoAnswer(  # names the request by its hash: the case reference is case information
             f"no answer to request {conversation.request_hash.hex()[:16]} within {timeout} s "
-            f"(state {conversation.state})"
+            f"(state {conversation.state})",
+            conversation=conversation,
         )
 
     async def forward(
@@ -511,7 +515,9 @@ class Bureau:
                 and set(row.recipients) == set(names)
                 and row.state is not RowState.FAILED
             ):
-                return Outgoing(sealed_from(row.envelope), row.state, detail=row.detail)
+                return Outgoing(
+                    SealedEnvelope.from_bytes(row.envelope), row.state, detail=row.detail
+                )
         now = self._clock()
         seq = self._seq + 1
         forward = seal_forward(
@@ -548,9 +554,7 @@ class Bureau:
             raise UsageError("reply() answers an Incoming message")
         if incoming.in_handler:
             raise UsageError("the message's handler is still running: use incoming.reply()")
-        if to is None and not isinstance(incoming.body, AssistanceRequest):
-            to = (incoming.handle.sender,)
-        draft = self._reply_draft(body, incoming.handle, to)
+        draft = self._reply_draft(incoming, body, to)
         self._record([draft])
         await self._dispatch_parked()
         return await self.outbox_task.submit(draft.sealed)
@@ -659,7 +663,7 @@ class Bureau:
             for delivery in batch.messages:
                 if self._stopping:
                     break
-                outcome = await self._take(delivery.envelope, attempt=delivery.attempt)
+                outcome, _ = await self._take(delivery.envelope, attempt=delivery.attempt)
                 taken += 1
                 if outcome is _Outcome.DEFERRED:
                     continue  # not acknowledged: the relay delivers it again after its lease
@@ -687,14 +691,18 @@ class Bureau:
         ``None`` for a refused message, a deferred one (see the module
         docstring) and a copy of a message already in the journal.
         """
-        outcome = await self._take(envelope)
-        return self._last_taken if outcome is _Outcome.HANDED_OVER else None
+        _, incoming = await self._take(envelope)
+        return incoming
 
-    _last_taken: Incoming | None = None
+    async def _take(self, envelope: bytes, *, attempt: int = 1) -> tuple[_Outcome, Incoming | None]:
+        outcome = await self._check_and_hand_over(envelope, attempt)
+        if isinstance(outcome, Incoming):
+            return _Outcome.HANDED_OVER, outcome
+        return outcome, None
 
-    async def _take(self, envelope: bytes, *, attempt: int = 1) -> _Outcome:
+    async def _check_and_hand_over(self, envelope: bytes, attempt: int) -> _Outcome | Incoming:
+        """The incoming message handed over (or parked), or why not."""
         now = self._clock()
-        self._last_taken = None
         try:
             parsed = parse_envelope(envelope, DEFAULT_LIMITS)
         except ProtocolError as exc:
@@ -715,12 +723,12 @@ class Bureau:
             message = await self._open_checked(envelope, now)
             incoming, applied = self._route(message)
         except (_Defer, ParkingFull, ProtocolError) as exc:
-            if message is not None:  # opened, so recorded in the replay guard: forget it
-                self._guard.forget(header.sender, header.message_id, header.seq)
             ours = not isinstance(exc, ProtocolError) or self._is_our_state(
                 exc, header.sender_key_id
             )
             if ours and attempt < MAX_DEFERRALS:
+                if message is not None:  # opened, so in the replay guard: it comes again
+                    self._guard.forget(header.sender, header.message_id, header.seq)
                 self.deferrals += 1
                 why = exc.code if isinstance(exc, ProtocolError) else str(exc)
                 log.warning("message-deferred", extra={"code": why, "sender": header.sender})
@@ -733,11 +741,10 @@ class Bureau:
             _received_row(message, envelope, at=now, refers_to=_refers_to(incoming), parked=parked)
         )
         self._notify()
-        self._last_taken = incoming
         if not parked:
             await self._hand_over(incoming)
         await self._hand_over_all(applied)
-        return _Outcome.HANDED_OVER
+        return incoming
 
     def _is_our_state(self, exc: ProtocolError, sender_key_id: bytes) -> bool:
         """Whether a refusal may come from this bureau's own state rather than the message.
@@ -968,7 +975,7 @@ class Bureau:
         try:
             body = self.registry.decode(row.body)
             if isinstance(body, Body):
-                self._apply_sent(sealed_from(row.envelope), body, row.refers_to)
+                self._apply_sent(SealedEnvelope.from_bytes(row.envelope), body, row.refers_to)
         except NcbRelayError as exc:  # recorded, but refused by the state table: kept out
             log.error("journal-row-not-applied", extra={"code": exc.code, "pos": row.pos})
 

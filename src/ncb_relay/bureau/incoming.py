@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from ..envelope import SealedEnvelope, VerifiedEnvelope
 from ..errors import UsageError
 from ..messages import (
-    AssistanceRequest,
     Body,
     Conversation,
     ForwardedMessage,
@@ -53,7 +52,7 @@ class Incoming:
     conversation: Conversation | None = None
     step: Step | None = None
     copy: bool = False  # a request this bureau wrote or was handed already (see Bureau.on)
-    _seal: Callable[[Body, VerifiedEnvelope, Iterable[str] | None], Draft] | None = field(
+    _seal: Callable[[Incoming, Body, Iterable[str] | None], Draft] | None = field(
         default=None, repr=False
     )
     _queued: list[Draft] = field(default_factory=list, repr=False)
@@ -84,14 +83,12 @@ class Incoming:
         requester in copy of a forward, the coordinator in copy of a request);
         for anything else, such as a diffusion to many bureaus, to its sender only.
         """
-        if to is None and not isinstance(self.body, AssistanceRequest):
-            to = (self.handle.sender,)
         if self._seal is None:
             raise UsageError(
                 "reply() queues replies while the handler runs; "
                 "afterwards use `await bureau.reply(incoming, body)`"
             )
-        draft = self._seal(body, self.handle, to)
+        draft = self._seal(self, body, to)
         self._queued.append(draft)
         return draft.sealed
 

@@ -25,26 +25,15 @@ from collections.abc import Callable
 
 import anyio
 
-from .. import primitives
 from ..client import Acceptance, RelayClient
-from ..envelope import PERSON_PAYLOAD, SealedEnvelope, header_hash, message_hash
+from ..envelope import SealedEnvelope
 from ..errors import NcbRelayError, RelayUnavailable, SubmissionUnknown
-from ..header import DEFAULT_LIMITS, parse_envelope
 from .outgoing import Outgoing
 from .store import BureauStore, Direction, RowState
 
-__all__ = ["Outbox", "sealed_from"]
+__all__ = ["Outbox"]
 
 log = logging.getLogger("ncb_relay.bureau")
-
-
-def sealed_from(data: bytes) -> SealedEnvelope:
-    """A recorded envelope as its sender keeps it (the names are recomputed from its bytes)."""
-    parsed = parse_envelope(data, DEFAULT_LIMITS)
-    digest = message_hash(
-        header_hash(parsed.header_bytes), primitives.blake2b(parsed.payload, person=PERSON_PAYLOAD)
-    )
-    return SealedEnvelope(data, parsed.header.message_id, digest, parsed.header)
 
 
 class Outbox:
@@ -125,7 +114,7 @@ class Outbox:
         ):
             if row.message_id in self._in_flight:
                 continue
-            sealed = sealed_from(row.envelope)
+            sealed = SealedEnvelope.from_bytes(row.envelope)
             if now >= sealed.header.expires:
                 if self._state(row.message_id) is RowState.QUEUED:  # as recorded now
                     self._store.mark(row.message_id, RowState.FAILED, "expired-unsent")

@@ -48,7 +48,7 @@ import httpx
 
 from .. import primitives
 from ..anchor import AnchorChain
-from ..envelope import PERSON_PAYLOAD, header_hash, message_hash
+from ..envelope import SealedEnvelope
 from ..errors import (
     MalformedInput,
     NcbRelayError,
@@ -56,7 +56,7 @@ from ..errors import (
     SubmissionUnknown,
     UsageError,
 )
-from ..header import DEFAULT_LIMITS, parse_envelope
+from ..header import DEFAULT_LIMITS
 from ..identity import PrivateIdentity
 from ..request_auth import MAX_REQUEST_SKEW, sign_request
 from ..signatures import DIRECTORY_KIND
@@ -243,15 +243,11 @@ class RelayClient:
             message_hash=_hex32(value.get("messageHash"), "message hash"),
             accepted_at=_uint(value.get("acceptedAt"), "acceptance time"),
         )
-        parsed = parse_envelope(envelope, DEFAULT_LIMITS)
-        own_hash = message_hash(
-            header_hash(parsed.header_bytes),
-            primitives.blake2b(parsed.payload, person=PERSON_PAYLOAD),
-        )
+        own = SealedEnvelope.from_bytes(envelope)
         if (acceptance.sender, acceptance.message_id, acceptance.message_hash) != (
             self.identity.principal,
-            parsed.header.message_id,
-            own_hash,
+            own.message_id,
+            own.message_hash,
         ):
             raise MalformedInput("the acceptance names another message than the one sent")
         return acceptance
