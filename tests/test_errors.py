@@ -51,6 +51,7 @@ from ncb_relay.errors import (
     UnsupportedVersion,
     UsageError,
 )
+from ncb_relay.exception_groups import leaf_errors
 from test_envelope import (
     ALICE,
     BOB,
@@ -421,3 +422,10 @@ def test_the_secret_fragments_would_be_found() -> None:
     for secret in sweep.secrets:
         for text in (repr(secret), secret.hex(), repr(secret[5:40])):
             assert any(fragment in text for fragment in fragments)
+
+
+def test_leaf_errors_flatten_nested_groups_in_order() -> None:
+    first, second, third = UsageError("a"), ValueError("b"), KeyboardInterrupt()
+    group = BaseExceptionGroup("outer", [ExceptionGroup("inner", [first, second]), third])
+    assert leaf_errors(group) == [first, second, third]
+    assert leaf_errors(first) == [first]

@@ -30,6 +30,7 @@ from .admin_files import about, write_bytes
 from .admin_keystores import add_kdf_option, add_passphrase_option, save_keystore
 from .admin_options import SubParsers, add_command, add_force_option
 from .errors import NcbRelayError, UsageError
+from .exception_groups import leaf_errors
 from .identity import EncryptionKeyPair, SigningKeyPair, check_principal_id
 from .keyring import HeldEncryptionKey, Keyring
 from .lifecycle import EncryptionKeySchedule
@@ -214,12 +215,6 @@ async def _serve_until_signal(config: RelayConfig) -> None:
     print(f"relay {config.relay_id} stopped", flush=True)
 
 
-def _leaves(error: BaseException) -> list[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
-    return [error]
-
-
 def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     load_trusted_directory(config, now=int(time.time()))  # fail before anything starts
@@ -227,7 +222,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         anyio.run(_serve_until_signal, config, backend="trio")
     except BaseExceptionGroup as group:  # one failure at start-up: show it as itself
-        leaves = _leaves(group)
+        leaves = leaf_errors(group)
         if len(leaves) == 1 and isinstance(leaves[0], NcbRelayError):
             raise leaves[0] from group
         if len(leaves) == 1 and isinstance(leaves[0], OSError):

@@ -62,6 +62,7 @@ from .anchor import AnchorChain
 from .bureau import Bureau, BureauStore, Direction, Incoming, JournalRow, Outgoing, RowState
 from .client import RelayClient
 from .errors import InvalidBody, NcbRelayError, UsageError
+from .exception_groups import leaf_errors
 from .identity import PrivateIdentity, check_principal_id
 from .messages import DEFAULT_REGISTRY, Body, Forward, OpaqueBody, encode_body
 from .messages.fields import describe_validation_error, field_path
@@ -259,18 +260,12 @@ def _say(text: str) -> None:
 # --- running the client -------------------------------------------------------------------------
 
 
-def _leaves(error: BaseException) -> list[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
-    return [error]
-
-
 def _run(function: Callable[[], Awaitable[T]]) -> T:
     """Run ``function`` on trio; one failure from inside a task group is shown as itself."""
     try:
         return anyio.run(function, backend="trio")
     except BaseExceptionGroup as group:
-        leaves = _leaves(group)
+        leaves = leaf_errors(group)
         if all(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
             raise KeyboardInterrupt from group
         errors = [leaf for leaf in leaves if isinstance(leaf, NcbRelayError)]

@@ -38,6 +38,7 @@ import anyio
 
 from ..bureau import Bureau, Incoming, RowState
 from ..errors import DisseminationForbidden, NcbRelayError
+from ..exception_groups import leaf_errors
 from ..messages import (
     Acknowledgement,
     AssistanceRequest,
@@ -524,7 +525,7 @@ def _failures(doing: Callable[[], str], timeout: float) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        leaves = _leaves(exc)
+        leaves = leaf_errors(exc)
         if not all(isinstance(e, Exception) for e in leaves):
             raise
         first = next((e for e in leaves if isinstance(e, NcbRelayError)), None)
@@ -539,12 +540,6 @@ def _failures(doing: Callable[[], str], timeout: float) -> Iterator[None]:
             reason = oserror.strerror or type(oserror).__name__
             raise DemoFailed(f"network or file error: {reason}") from None
         raise DemoFailed(f"the demo failed while waiting for {doing()}") from exc
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if not isinstance(exc, BaseExceptionGroup):
-        return [exc]
-    return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
 
 
 async def play(
