@@ -428,36 +428,43 @@ def _watch(args: argparse.Namespace) -> int:
     seen = 0
 
     async def watch() -> None:
-        nonlocal seen
         done = anyio.Event()
-        async with _started(args, identity, anchors) as bureau:
 
-            async def show(incoming: Incoming) -> None:
-                nonlocal seen
-                shown = _incoming_json(bureau, incoming, body=args.body)
-                if args.json:
-                    _say(json.dumps(shown))
-                else:
-                    _say(_incoming_line(shown))
-                    if args.body:
-                        _say("  " + json.dumps(shown["body"], ensure_ascii=False))
-                seen += 1
-                if args.count is not None and seen >= args.count:
-                    bureau.stop()  # the inbox takes no further message; they stay at the relay
-                    done.set()
+        async def show(incoming: Incoming) -> None:
+            nonlocal seen
+            shown = _incoming_json(bureau, incoming, body=args.body)
+            if args.json:
+                _say(json.dumps(shown))
+            else:
+                _say(_incoming_line(shown))
+                if args.body:
+                    _say("  " + json.dumps(shown["body"], ensure_ascii=False))
+            seen += 1
+            if args.count is not None and seen >= args.count:
+                bureau.stop()  # the inbox takes no further message; they stay at the relay
+                done.set()
 
-            bureau.on("*", show)  # every body, those of schemas this library does not know too
-            await bureau.start()  # hands over again what an earlier run had not finished
-            async with anyio.create_task_group() as tasks:
-                if threading.current_thread() is threading.main_thread():
-                    await tasks.start(_until_interrupted, done)
-                await tasks.start(bureau.run)
-                with anyio.move_on_after(math.inf if args.timeout is None else args.timeout):
-                    await done.wait()
-                bureau.stop()
-                with anyio.move_on_after(10.0, shield=True):
-                    await bureau.stopped()
-                tasks.cancel_scope.cancel()
+        with about(args.journal):  # a journal that does not open is reported with its name
+            BureauStore(Path(args.journal), principal=identity.principal).close()
+        # every body, those of schemas this library does not know too; what an earlier run
+        # had not finished is handed over again first (Bureau.connect)
+        async with (
+            Bureau.connect(
+                identity,
+                relay_url=args.relay,
+                relay_id=args.relay_id,
+                store=args.journal,
+                coordinator=args.coordinator,
+                anchors=anchors,
+                handlers={"*": show},
+            ) as bureau,
+            anyio.create_task_group() as tasks,
+        ):
+            if threading.current_thread() is threading.main_thread():
+                await tasks.start(_until_interrupted, done)
+            with anyio.move_on_after(math.inf if args.timeout is None else args.timeout):
+                await done.wait()
+            tasks.cancel_scope.cancel()
 
     with _reported():
         _run(watch)
