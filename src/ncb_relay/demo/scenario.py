@@ -36,6 +36,7 @@ from ..messages import (
     Urgency,
     Website,
 )
+from ..walkthrough import COORDINATOR, H0, H2, PARIS, RABAT, SEOUL
 from .deployment import Member
 
 __all__ = [
@@ -57,10 +58,6 @@ __all__ = [
 
 DAY = 24 * 3600
 
-COORDINATOR = "XP.interpol-gs"
-SEOUL = "KR.ncb-seoul"
-RABAT = "MA.ncb-rabat"
-PARIS = "FR.ncb-paris"
 TOKYO = "JP.ncb-tokyo"
 MADRID = "ES.ncb-madrid"
 
@@ -79,13 +76,7 @@ CAST: tuple[Member, ...] = tuple(Member(p, name, role) for p, name, role in _ROL
 LINKED_SITES_TO: tuple[str, ...] = (SEOUL, TOKYO, MADRID, PARIS)
 
 CASE = "KR-MCST-SKYMANGA-01"
-H0 = Handling(code="H0", source_reliability="A", information_accuracy=1)
-SEOUL_H2 = Handling(
-    code="H2",
-    source_reliability="B",
-    information_accuracy=2,
-    conditions=("Not to be passed on without the consent of NCB Seoul.",),
-)
+SEOUL_H2 = H2  # the walk-through's: not to be passed on without the consent of NCB Seoul
 RABAT_H2 = Handling(
     code="H2",
     source_reliability="A",
