@@ -31,6 +31,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the bench extra is not installed
     raise SystemExit(f"python -m bench needs joserfc: pip install -e '.[bench]' ({exc})") from exc
 from .lower_bound import LowerBound
+from .relay import run_relay_bench
 from .report import RELAY_NOT_MEASURED, check, machine_info, write_json, write_markdown
 from .timing import Plan, Stats, measure
 
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-profile", action="store_true", help="do not profile the missed timing targets"
+    )
+    parser.add_argument(
+        "--relay",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the relay node (default: on, off with --smoke)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
@@ -146,7 +153,9 @@ def _trim(text: str) -> str:
     return "\n".join(lines)
 
 
-def run(mode: str, progress: Callable[[str], None], profile: bool) -> dict[str, Any]:
+def run(
+    mode: str, progress: Callable[[str], None], profile: bool, relay: bool = False
+) -> dict[str, Any]:
     """Measure everything; the result as a JSON-ready dictionary."""
     plan = PLANS[mode]
     progress(f"{mode} run: {plan.rounds} rounds, batches of {plan.batch_ns / 1e6:g} ms")
@@ -239,6 +248,11 @@ def run(mode: str, progress: Callable[[str], None], profile: bool) -> dict[str, 
             progress(f"profiling {case}")
             profiler, text = profile_text(ours_callables[key], PROFILE_NS[mode])
             profiles.append({"case": case, "profiler": profiler, "text": _trim(text)})
+    relay_result: dict[str, Any] = {"measured": False, "note": RELAY_NOT_MEASURED}
+    if relay:
+        relay_result, relay_profiles = run_relay_bench(mode, progress, profile)
+        for case, text in relay_profiles:
+            profiles.append({"case": case, "profiler": "pyinstrument", "text": _trim(text)})
     return {
         "schema": 1,
         "mode": mode,
@@ -247,7 +261,7 @@ def run(mode: str, progress: Callable[[str], None], profile: bool) -> dict[str, 
         "primitives": primitives,
         "envelope": envelope_rows,
         "sizes": size_rows,
-        "relay": {"measured": False, "note": RELAY_NOT_MEASURED},
+        "relay": relay_result,
         "profiles": profiles,
     }
 
@@ -263,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     mode = "full" if args.full else "smoke" if args.smoke else "short"
     progress = _Progress(args.quiet)
-    result = run(mode, progress, profile=not args.no_profile)
+    relay = mode != "smoke" if args.relay is None else bool(args.relay)
+    result = run(mode, progress, profile=not args.no_profile, relay=relay)
     json_path: Path = args.json
     markdown_path: Path = args.markdown
     try:

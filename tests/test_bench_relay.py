@@ -1,0 +1,92 @@
+"""The relay benchmark (bench/relay.py, issue #9 item 2) in smoke mode: rows and targets, no timing.
+
+``python -m bench --smoke --relay`` starts a relay node in a child process and
+sends a few hundred requests from 1 and 2 senders; the figures mean nothing,
+so this only checks that every row, target and verdict is written and that no
+request got an unexpected answer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as `pytest` rather than `python -m pytest`
+    sys.path.insert(0, str(ROOT))
+
+from bench.__main__ import main  # noqa: E402
+from bench.relay import RELAY_PLANS  # noqa: E402
+from bench.relay_node import with_bare_endpoint  # noqa: E402
+from bench.report import TARGETS  # noqa: E402
+
+LEVELS = RELAY_PLANS["smoke"].levels
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("bench-relay")
+    json_path, markdown_path = out / "result.json", out / "benchmarks.md"
+    argv = ["--smoke", "--relay", "--quiet", "--json", str(json_path)]
+    assert main([*argv, "--markdown", str(markdown_path)]) == 0  # whatever the targets say
+    return json.loads(json_path.read_text()), markdown_path.read_text()
+
+
+def test_smoke_levels_are_one_and_two_senders() -> None:
+    assert LEVELS == (1, 2)
+
+
+def test_json_has_every_relay_row_and_target(smoke: tuple[dict[str, Any], str]) -> None:
+    result, _ = smoke
+    relay = result["relay"]
+    assert relay["measured"] is True
+    assert relay["load_generator"]
+    rows = {row["senders"]: row for row in relay["rows"]}
+    assert set(rows) == set(LEVELS)
+    for senders, row in rows.items():
+        for kind in ("bare", "submit", "e2e"):
+            figures = row[kind]
+            assert figures["errors"] == 0
+            assert figures["rate"] > 0
+            assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+        expected = {"relay_vs_bare"} | ({"e2e_p99_ms"} if senders == max(LEVELS) else set())
+        assert set(row["checks"]) == expected
+        assert all(isinstance(c["pass"], bool) for c in row["checks"].values())
+    missed = sum(not c["pass"] for row in rows.values() for c in row["checks"].values())
+    relay_profiles = [p for p in result["profiles"] if p["case"].startswith("relay node")]
+    assert len(relay_profiles) == (1 if missed else 0)
+
+
+def test_markdown_has_the_relay_table(smoke: tuple[dict[str, Any], str]) -> None:
+    _, text = smoke
+    assert "not measured yet" not in text
+    for name in ("relay_vs_bare", "e2e_p99_ms"):
+        assert TARGETS[name]["text"] in text
+    lines = text.splitlines()
+    for senders in LEVELS:
+        (row,) = [line for line in lines if line.startswith(f"| {senders} | ")]
+        verdicts = row.count("PASS") + row.count("MISS")
+        assert verdicts == (2 if senders == max(LEVELS) else 1)
+
+
+def test_bare_endpoint_answers_without_the_app() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the relay app was called")
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("the body was read")
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    bare = with_bare_endpoint(app)
+    trio.run(bare, {"type": "http", "path": "/bench/bare", "method": "POST"}, receive, send)
+    assert sent[0]["status"] == 202
+    assert sent[-1] == {"type": "http.response.body", "body": b""}
