@@ -17,14 +17,17 @@ from typing import Any
 import msgpack
 
 from ncb_relay import (
+    AnchorChain,
     FreshnessPolicy,
     ReplayGuard,
     SigningPublicKey,
     StaticDirectory,
+    checkpoint,
     codec,
     disclosure,
     envelope,
     header,
+    merkle,
     primitives,
 )
 from ncb_relay.conformance.adapter import (
@@ -38,13 +41,19 @@ from ncb_relay.conformance.adapter import (
 )
 from ncb_relay.envelope import SealedEnvelope, VerifiedEnvelope
 from ncb_relay.errors import (
+    BelowThreshold,
     BindingMismatch,
     DecryptionFailed,
+    Fork,
     FutureDated,
+    InvalidBody,
+    InvalidProof,
     MalformedInput,
     NcbRelayError,
+    Rollback,
     StaleMessage,
 )
+from ncb_relay.messages import conversation, handling, request_states
 
 
 @dataclass(frozen=True)
@@ -53,14 +62,17 @@ class Bug:
     what: str
     breaks: str  # the requirement the suite must report as failed
     seed: Callable[[], Adapter]
+    only: str | None = None  # the one file of interop_tests/ to run: the only one sending its op
 
 
 BUGS: dict[str, Bug] = {}
 
 
-def bug(name: str, what: str, breaks: str) -> Callable[[Callable[[], Adapter]], None]:
+def bug(
+    name: str, what: str, breaks: str, *, only: str | None = None
+) -> Callable[[Callable[[], Adapter]], None]:
     def register(seed: Callable[[], Adapter]) -> None:
-        BUGS[name] = Bug(name, what, breaks, seed)
+        BUGS[name] = Bug(name, what, breaks, seed, only)
 
     return register
 
@@ -274,6 +286,200 @@ class ReusedRandomness(Adapter):
 @bug("reused-randomness", "uses one random value as both K and e", "SEAL-1")
 def _() -> Adapter:
     return ReusedRandomness()
+
+
+def _without(value: Any, path: list[str]) -> Any:
+    """``value`` (a decoded body) without the field at ``path`` (names and ``[i]`` indices)."""
+    if not path:
+        return value
+    step, rest = path[0], path[1:]
+    name, _, index = step.partition("[")
+    if not rest and not index:
+        return {k: v for k, v in value.items() if k != name}
+    inner = value[name]
+    if index:
+        i = int(index.rstrip("]"))
+        inner = [*inner[:i], _without(inner[i], rest), *inner[i + 1 :]]
+    else:
+        inner = _without(inner, rest)
+    return {**value, name: inner}
+
+
+class UnknownFields(Adapter):
+    def decode_body(self, request: JSON) -> JSON:
+        data = bytes.fromhex(request["body"])
+        for _ in range(8):
+            try:
+                return super().decode_body({**request, "body": data.hex()})
+            except InvalidBody as exc:
+                if exc.reason != "unexpected" or exc.field is None:
+                    raise
+                data = codec.encode(_without(codec.decode(data), exc.field.split(".")))
+        return super().decode_body(request)
+
+
+@bug(
+    "unknown-body-field",
+    "skips a body field its type does not have",
+    "MSG-2",
+    only="test_messages.py",
+)
+def _() -> Adapter:
+    return UnknownFields()
+
+
+@bug(
+    "h2-forward-without-permission",
+    "lets an H2 message be forwarded unasked",
+    "FWD-4",
+    only="test_messages.py",
+)
+def _() -> Adapter:
+    handling.Handling.forbids_dissemination = property(lambda self: False)  # type: ignore[method-assign,assignment]
+    return Adapter()
+
+
+@bug(
+    "any-late-reply",
+    "lets a late reply overwrite a settled request",
+    "CONV-1",
+    only="test_messages.py",
+)
+def _() -> Adapter:
+    def lax(state: request_states.RequestState, event: request_states.RequestEvent) -> Any:
+        try:
+            return request_states.TRANSITIONS[(state, event)]
+        except KeyError:
+            return state  # the table has no such move: kept as it was, without complaint
+
+    conversation.next_state = lax  # type: ignore[attr-defined]
+    return Adapter()
+
+
+@bug(
+    "inclusion-any-length",
+    "walks an inclusion proof without checking its length",
+    "LOG-3",
+    only="test_log.py",
+)
+def _() -> Adapter:
+    def walk(leaf: bytes, index: int, size: int, proof: Any) -> bytes:
+        if not 0 <= index < size:
+            raise InvalidProof("the leaf index is not below the tree size")
+        fn, sn, r = index, size - 1, leaf
+        for p in proof:  # RFC 9162 2.1.3.2, without "sn == 0" at each step and at the end
+            if fn & 1 or fn == sn:
+                r = merkle.node_hash(p, r)
+                while not fn & 1 and fn != 0:
+                    fn, sn = fn >> 1, sn >> 1
+            else:
+                r = merkle.node_hash(r, p)
+            fn, sn = fn >> 1, sn >> 1
+        return r
+
+    merkle.root_from_inclusion_proof = walk
+    return Adapter()
+
+
+class CosignatureLines(Adapter):
+    def verify_checkpoint(self, request: JSON) -> JSON:
+        try:
+            return super().verify_checkpoint(request)
+        except BelowThreshold:
+            lines = bytes.fromhex(request["note"]).decode().split("\n\n", 1)[1].splitlines()
+            names = {w["name"] for w in request.get("witnesses", [])}
+            count = sum(line.split(" ")[1] in names for line in lines if " " in line)
+            if count < request["threshold"]:
+                raise
+            return super().verify_checkpoint({**request, "threshold": 0})
+
+
+@bug(
+    "count-cosignature-lines",
+    "counts witness lines, not distinct witness keys",
+    "LOG-10",
+    only="test_log.py",
+)
+def _() -> Adapter:
+    return CosignatureLines()
+
+
+@bug(
+    "ignore-smaller-tree",
+    "keeps the held checkpoint when offered a smaller tree",
+    "LOG-13",
+    only="test_log.py",
+)
+def _() -> Adapter:
+    update = checkpoint.LogView.update
+
+    def lax(self: checkpoint.LogView, data: bytes, proof: Any = ()) -> Any:
+        held = self.latest
+        if held is not None and checkpoint.verify_checkpoint(data, log=self.log).size < held.size:
+            return held  # an old checkpoint, it seems: no fork recorded
+        return update(self, data, proof)
+
+    checkpoint.LogView.update = lax  # type: ignore[method-assign]
+    return Adapter()
+
+
+class ForgetfulDirectory(Adapter):
+    def verify_directory(self, request: JSON) -> JSON:
+        try:
+            return super().verify_directory(request)
+        except Rollback:  # "an older file, perhaps a cached copy": checked as if nothing were held
+            return super().verify_directory({**request, "previous": None})
+
+
+@bug(
+    "ignore-directory-rollback",
+    "accepts an older directory than the one held",
+    "DIR-12",
+    only="test_directory.py",
+)
+def _() -> Adapter:
+    return ForgetfulDirectory()
+
+
+class LaxAnchors(Adapter):
+    @staticmethod
+    def anchor_chain(request: JSON) -> AnchorChain:
+        files = [bytes.fromhex(a) for a in request["anchors"]]
+        chain = AnchorChain.trust(files[0])
+        for data in files[1:]:
+            try:
+                chain = chain.extend(data)
+            except (Fork, Rollback):
+                continue  # another anchor for a serial already held: ignored, no alarm
+        return chain
+
+
+@bug(
+    "ignore-anchor-fork",
+    "ignores a second, different anchor for a serial it holds",
+    "ANCHOR-5",
+    only="test_directory.py",
+)
+def _() -> Adapter:
+    return LaxAnchors()
+
+
+class TrailingKeystoreBytes(Adapter):
+    def unlock_keystore(self, request: JSON) -> JSON:
+        data = bytes.fromhex(request["file"])
+        if len(data) >= 62:  # read the box its header announces, ignore anything after it
+            data = data[: 62 + int.from_bytes(data[58:62], "big")]
+        return super().unlock_keystore({**request, "file": data.hex()})
+
+
+@bug(
+    "keystore-trailing-bytes",
+    "reads the box its header announces and ignores bytes after it",
+    "KS-10",
+    only="test_keystore.py",
+)
+def _() -> Adapter:
+    return TrailingKeystoreBytes()
 
 
 if __name__ == "__main__":

@@ -80,14 +80,18 @@ def test_the_reference_adapter_passes_every_test(reference_run: ReferenceRun) ->
 # exercises yet.  A new MUST elsewhere in protocol.md or in the request authentication of
 # relay-api.md fails this test until the suite covers it; a backlog entry that becomes
 # covered fails it too, so the list only shrinks.
-NOT_YET_EXERCISED_SECTIONS = (
-    "directory.md",
-    "keystore.md",
-    "log.md",
-    "messages.md",
-    "relay-api.md: Endpoints",  # the relay black-box tests (--relay URL)
-)
-NOT_YET_EXERCISED = {"KEY-3", "KEY-5", "KEY-6", "ENV-10", "FRESH-3", "ERR-2", "AUTH-17"}
+NOT_YET_EXERCISED_SECTIONS = ("relay-api.md: Endpoints",)  # the relay black-box tests (--relay URL)
+NOT_YET_EXERCISED = {
+    *("KEY-5", "KEY-6", "ENV-10", "FRESH-3", "ERR-2", "AUTH-17"),
+    # directory.md beyond directory.json: the validity period, the size limits, adding a principal
+    *("DIR-5", "DIR-14", "ROT-1"),
+    # keystore.md beyond keystore.json: the file size read first, how files are written and
+    # read on disk, what protocol code may use
+    *("KS-8", "KS-14", "KS-15", "KS-17"),
+    # messages.md beyond messages.json: extensions, held and repeated replies, sealing rules,
+    # the review gate
+    *("EXT-1", "EXT-2", "CONV-5", "CONV-6", "MSG-11", "FWD-5", "GATE-1", "GATE-2"),
+}
 
 
 def test_every_must_is_exercised_or_in_the_backlog(reference_run: ReferenceRun) -> None:
@@ -108,7 +112,8 @@ def test_every_must_is_exercised_or_in_the_backlog(reference_run: ReferenceRun) 
 @pytest.fixture(scope="module")
 def bug_reports() -> dict[str, ConformanceReport]:
     def run(name: str) -> ConformanceReport:
-        return run_conformance(f"{BROKEN} {name}", pytest_args=["-x"])
+        only = BUGS[name].only
+        return run_conformance(f"{BROKEN} {name}", pytest_args=["-x"], files=[only] if only else [])
 
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
         return dict(zip(BUGS, pool.map(run, BUGS), strict=True))

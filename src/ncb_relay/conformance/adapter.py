@@ -22,12 +22,19 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .. import (
+    AnchorChain,
     CodecLimits,
+    DirectoryKeys,
+    DirectoryPolicy,
     Disclosure,
     EncryptionKeyPair,
     EncryptionPublicKey,
     EnvelopeLimits,
     FreshnessPolicy,
+    HeldEncryptionKey,
+    KdfBounds,
+    KdfParameters,
+    Keyring,
     NcbRelayError,
     NonceCache,
     PrivateIdentity,
@@ -39,14 +46,32 @@ from .. import (
     StaticDirectory,
     __version__,
     codec,
+    load_directory,
+    lock_keyring,
+    merkle,
     open_envelope,
     seal,
     sign_request,
+    unlock_keyring,
+    verify_directory,
     verify_disclosure,
     verify_routing,
 )
+from ..checkpoint import LogKey, LogView, WitnessKey, verify_checkpoint
 from ..codec import Value
 from ..envelope import SealedEnvelope, VerifiedEnvelope
+from ..errors import InvalidBody
+from ..keyring import parse_keystore_header
+from ..messages import (
+    AssistanceRequest,
+    Conversation,
+    OpaqueBody,
+    decode_body,
+    encode_body,
+    read_message,
+    verify_forward,
+)
+from ..messages.message import check_context
 
 __all__ = ["Adapter", "main", "typed", "untyped"]
 
@@ -159,6 +184,22 @@ class Adapter:
             "check-reply": self.check_reply,
             "sign-request": self.sign_request,
             "verify-request": self.verify_request,
+            "decode-body": self.decode_body,
+            "check-body": self.check_body,
+            "follow-conversation": self.follow_conversation,
+            "verify-forward": self.verify_forward,
+            "log-hash": self.log_hash,
+            "log-root": self.log_root,
+            "verify-inclusion": self.verify_inclusion,
+            "verify-consistency": self.verify_consistency,
+            "verify-checkpoint": self.verify_checkpoint,
+            "follow-log": self.follow_log,
+            "verify-anchors": self.verify_anchors,
+            "verify-directory": self.verify_directory,
+            "look-up-key": self.look_up_key,
+            "lock-keystore": self.lock_keystore,
+            "unlock-keystore": self.unlock_keystore,
+            "prune-keystore": self.prune_keystore,
         }
 
     # -- plumbing -----------------------------------------------------------------
@@ -169,6 +210,8 @@ class Adapter:
             return {"error": "unsupported-op"}
         try:
             return op(request)
+        except InvalidBody as exc:  # MSG-4: the field at fault and the kind of fault
+            return {"error": self.error_code(exc), "field": exc.field, "reason": exc.reason}
         except NcbRelayError as exc:
             return {"error": self.error_code(exc)}
         except (BadRequest, KeyError, TypeError, ValueError) as exc:
@@ -356,6 +399,276 @@ class Adapter:
         except NcbRelayError as exc:
             return {**first, "again": self.error_code(exc)}
         return {**first, "again": None}
+
+    # -- message bodies (spec/messages.md) ----------------------------------------
+
+    def decode_body(self, request: JSON) -> JSON:
+        data = bytes.fromhex(request["body"])
+        body = decode_body(data)
+        if isinstance(body, OpaqueBody):
+            return {
+                "schema": body.schema_id,
+                "version": body.schema_version,
+                "opaque": True,
+                "data": body.data.hex(),
+            }
+        content = codec.decode(data)["content"]  # type: ignore[index, call-overload]
+        return {
+            "schema": body.schema_id,
+            "version": body.schema_version,
+            "opaque": False,
+            "value": typed(content),
+            "encoding": encode_body(body).hex(),
+        }
+
+    def check_body(self, request: JSON) -> JSON:
+        check_context(
+            decode_body(bytes.fromhex(request["body"])),
+            sender=request["sender"],
+            created=request["created"],
+            reply_to=_hex(request.get("replyTo")),
+            coordinator=request["coordinator"],
+        )
+        return {"accepted": True}
+
+    def follow_conversation(self, request: JSON) -> JSON:
+        guard = self.replay_guard(request)
+        directory = self.directory(request)
+        observer = {**request, "recipient": request["observer"]}
+        coordinator = request["coordinator"]
+        opened = self.open_one(
+            {**observer, "now": request["now"]}, bytes.fromhex(request["request"]), guard, directory
+        )
+        first = read_message(opened, coordinator=coordinator)
+        if not isinstance(first.body, AssistanceRequest):
+            raise BadRequest("the request is not an ncbr.assistance-request")
+        conversation = Conversation(first.envelope, first.body)
+        replies: list[JSON] = []
+        for reply in request["replies"]:
+            try:
+                envelope = self.open_one(
+                    {**observer, "now": reply["now"]},
+                    bytes.fromhex(reply["envelope"]),
+                    guard,
+                    directory,
+                )
+                conversation.receive(read_message(envelope, coordinator=coordinator))
+            except NcbRelayError as exc:
+                replies.append({"error": self.error_code(exc)})
+            else:
+                replies.append({"state": conversation.state.value})
+        return {"replies": replies}
+
+    def verify_forward(self, request: JSON) -> JSON:
+        directory = self.directory(request)
+        envelope = self.open_one(
+            request, bytes.fromhex(request["envelope"]), self.replay_guard(request), directory
+        )
+        coordinator = request["coordinator"]
+        message = read_message(envelope, coordinator=coordinator)
+        forwarded = verify_forward(message, directory=directory, coordinator=coordinator)
+        return {
+            "author": forwarded.author,
+            "forwarder": forwarded.forwarder,
+            "originalSchema": forwarded.original_body.schema_id,
+            "originalHandling": str(forwarded.original_body.handling.code),
+            "permission": forwarded.permission is not None,
+        }
+
+    # -- the transparency log (spec/log.md) ---------------------------------------
+
+    @staticmethod
+    def _hashes(values: list[str]) -> list[bytes]:
+        return [bytes.fromhex(v) for v in values]
+
+    @staticmethod
+    def log_key(request: JSON) -> LogKey:
+        key = request["log"]
+        return LogKey(key["name"], SigningPublicKey(bytes.fromhex(key["publicKey"])))
+
+    def log_hash(self, request: JSON) -> JSON:
+        if request["kind"] == "leaf":
+            return {"hash": merkle.leaf_hash(bytes.fromhex(request["entry"])).hex()}
+        if request["kind"] == "node":
+            left, right = bytes.fromhex(request["left"]), bytes.fromhex(request["right"])
+            return {"hash": merkle.node_hash(left, right).hex()}
+        raise BadRequest(f"unknown kind {request['kind']!r}")
+
+    def log_root(self, request: JSON) -> JSON:
+        leaves = [merkle.leaf_hash(bytes.fromhex(e)) for e in request["entries"]]
+        return {"root": merkle.tree_root(leaves).hex()}
+
+    def verify_inclusion(self, request: JSON) -> JSON:
+        merkle.verify_inclusion(
+            bytes.fromhex(request["leafHash"]),
+            request["leafIndex"],
+            request["treeSize"],
+            self._hashes(request["proof"]),
+            bytes.fromhex(request["root"]),
+        )
+        return {"valid": True}
+
+    def verify_consistency(self, request: JSON) -> JSON:
+        merkle.verify_consistency(
+            request["oldSize"],
+            request["newSize"],
+            bytes.fromhex(request["oldRoot"]),
+            bytes.fromhex(request["newRoot"]),
+            self._hashes(request["proof"]),
+        )
+        return {"valid": True}
+
+    def verify_checkpoint(self, request: JSON) -> JSON:
+        witnesses = [
+            WitnessKey(w["name"], SigningPublicKey(bytes.fromhex(w["publicKey"])))
+            for w in request.get("witnesses", [])
+        ]
+        verified = verify_checkpoint(
+            bytes.fromhex(request["note"]),
+            log=self.log_key(request),
+            witnesses=witnesses,
+            threshold=request.get("threshold", 0),
+        )
+        return {
+            "origin": verified.origin,
+            "size": verified.size,
+            "root": verified.root.hex(),
+            "extensions": list(verified.checkpoint.extensions),
+            "cosigned": dict(verified.cosigned),
+        }
+
+    def follow_log(self, request: JSON) -> JSON:
+        view = LogView(self.log_key(request))
+        steps: list[JSON] = []
+        for step in request["steps"]:
+            outcome: JSON = {}
+            try:
+                view.update(bytes.fromhex(step["note"]), self._hashes(step["proof"]))
+            except NcbRelayError as exc:
+                outcome["error"] = self.error_code(exc)
+            outcome["latestSize"] = None if view.latest is None else view.latest.size
+            steps.append(outcome)
+        forks = [
+            {"held": f.held.hex(), "offered": f.offered.hex(), "reason": f.reason}
+            for f in view.forks
+        ]
+        return {"steps": steps, "forks": forks}
+
+    # -- the directory and its trust anchors (spec/directory.md) -------------------
+
+    @staticmethod
+    def anchor_chain(request: JSON) -> AnchorChain:
+        files = [bytes.fromhex(a) for a in request["anchors"]]
+        if not files:
+            raise BadRequest("at least one anchor is needed")
+        chain = AnchorChain.trust(files[0])
+        for data in files[1:]:
+            chain = chain.extend(data)
+        return chain
+
+    def verify_anchors(self, request: JSON) -> JSON:
+        chain = self.anchor_chain(request)
+        return {"currentSerial": chain.current.serial, "fingerprint": chain.fingerprint.hex()}
+
+    def verify_directory(self, request: JSON) -> JSON:
+        chain = self.anchor_chain(request)
+        policy = DirectoryPolicy(grace=request["grace"], max_skew=request["maxSkew"])
+        previous = None
+        if request.get("previous") is not None:
+            previous = load_directory(
+                bytes.fromhex(request["previous"]), anchors=chain, policy=policy
+            )
+        verified = verify_directory(
+            bytes.fromhex(request["document"]),
+            anchors=chain,
+            now=request["now"],
+            previous=previous,
+            intermediates=[bytes.fromhex(d) for d in request.get("intermediates", [])],
+            policy=policy,
+        )
+        return {
+            "serial": verified.serial,
+            "hash": verified.hash.hex(),
+            "inGrace": verified.in_grace,
+        }
+
+    def look_up_key(self, request: JSON) -> JSON:
+        verified = load_directory(
+            bytes.fromhex(request["document"]),
+            anchors=self.anchor_chain(request),
+            policy=DirectoryPolicy(grace=request["grace"]),
+        )
+        if request["view"] not in ("live", "historical"):
+            raise BadRequest(f"unknown view {request['view']!r}")
+        view: DirectoryKeys = verified.live if request["view"] == "live" else verified.historical
+        lookup, principal, at = request["lookup"], request["principal"], request["at"]
+        if lookup == "signingKey":
+            key_id = bytes.fromhex(request["keyId"])
+            return {"key": view.signing_key(principal, key_id, at).raw.hex()}
+        if lookup == "checkEncryptionKey":
+            view.check_encryption_key(principal, bytes.fromhex(request["keyId"]), at)
+            return {}
+        if lookup == "encryptionKeyFor":
+            return {"key": view.encryption_key(principal, at).raw.hex()}
+        raise BadRequest(f"unknown lookup {lookup!r}")
+
+    # -- keystores (spec/keystore.md) -----------------------------------------------
+
+    @staticmethod
+    def kdf_bounds(request: JSON) -> KdfBounds:
+        b = request["bounds"]
+        return KdfBounds(b["minOps"], b["minMemKib"], b["maxOps"], b["maxMemKib"])
+
+    @staticmethod
+    def _key_ids(keyring: Keyring) -> list[str]:
+        return [k.key_id.hex() for k in keyring.encryption_keys]
+
+    def lock_keystore(self, request: JSON) -> JSON:
+        k = request["keyring"]
+        keys = [
+            HeldEncryptionKey(
+                EncryptionKeyPair(bytes.fromhex(e["secret"])), e["notBefore"], e["notAfter"]
+            )
+            for e in k["encryptionKeys"]
+        ]
+        keyring = Keyring(k["principal"], SigningKeyPair(bytes.fromhex(k["signingSeed"])), keys)
+        data = lock_keyring(
+            keyring,
+            request["passphrase"],
+            rng=recorded(_hex(request.get("random"))),
+            kdf=KdfParameters(request["kdf"]["ops"], request["kdf"]["memKib"]),
+            bounds=self.kdf_bounds(request),
+        )
+        return {"file": data.hex()}
+
+    def unlock_keystore(self, request: JSON) -> JSON:
+        keyring = unlock_keyring(
+            bytes.fromhex(request["file"]), request["passphrase"], bounds=self.kdf_bounds(request)
+        )
+        return {
+            "principal": keyring.principal,
+            "signingPublicKey": keyring.signing.public_key.raw.hex(),
+            "keyIds": self._key_ids(keyring),
+        }
+
+    def prune_keystore(self, request: JSON) -> JSON:
+        data, bounds = bytes.fromhex(request["file"]), self.kdf_bounds(request)
+        keyring = unlock_keyring(data, request["passphrase"], bounds=bounds)
+        now, retention = request["now"], request["retention"]
+        removed = keyring.expired_keys(now, retention)
+        kept = keyring.without_expired(now, retention)
+        new = lock_keyring(
+            kept,
+            request["passphrase"],
+            rng=recorded(_hex(request.get("random"))),
+            kdf=parse_keystore_header(data, bounds=bounds).kdf,
+            bounds=bounds,
+        )
+        return {
+            "removedKeyIds": [k.key_id.hex() for k in removed],
+            "keptKeyIds": self._key_ids(kept),
+            "file": new.hex(),
+        }
 
 
 def serve(adapter: Adapter, stdin: IO[str], stdout: IO[str]) -> None:
