@@ -112,7 +112,6 @@ from ..messages import (
     SealedForward,
     Step,
     Withdrawal,
-    encode_body,
     read_message,
     seal_forward,
     seal_message,
@@ -396,8 +395,7 @@ class Bureau:
             reply_to=reply_to,
         )
         self._seq = seq
-        encoded = encode_body(body)
-        return Draft(sealed, body, sent_row(sealed, body, encoded, at=now, refers_to=refers_to))
+        return Draft(sealed, body, sent_row(sealed, body, at=now, refers_to=refers_to))
 
     def _reply_draft(self, incoming: Incoming, body: Body, to: Iterable[str] | None) -> Draft:
         """A reply to ``incoming``, by default to everyone on a request but this bureau, else
@@ -534,10 +532,7 @@ class Bureau:
             registry=self.registry,
         )
         self._seq = seq
-        encoded = encode_body(forward.body)
-        row = sent_row(
-            forward.sealed, forward.body, encoded, at=now, refers_to=forward.original_hash
-        )
+        row = sent_row(forward.sealed, forward.body, at=now, refers_to=forward.original_hash)
         self._record([Draft(forward.sealed, forward.body, row)])
         await self._dispatch_parked()
         return await self.outbox_task.submit(forward.sealed)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..client import Acceptance
 from ..envelope import SealedEnvelope
-from ..messages import Body
+from ..messages import Body, encode_body
 from .store import Direction, JournalRow, RowState
 
 __all__ = ["Draft", "Outgoing"]
@@ -45,9 +45,8 @@ class Outgoing:
         return self.sealed.message_hash
 
 
-def sent_row(
-    sealed: SealedEnvelope, body: Body, encoded: bytes, *, at: int, refers_to: bytes | None
-) -> JournalRow:
+def sent_row(sealed: SealedEnvelope, body: Body, *, at: int, refers_to: bytes | None) -> JournalRow:
+    """The journal row of a message this bureau sealed, with its encoded body."""
     header = sealed.header
     return JournalRow(
         pos=0,
@@ -62,7 +61,7 @@ def sent_row(
         reply_to=header.reply_to,
         refers_to=refers_to,
         envelope=sealed.data,
-        body=encoded,
+        body=encode_body(body),
         state=RowState.QUEUED,
         detail=None,
     )
