@@ -1,4 +1,5 @@
-"""log.json through the adapter: hashes, tree heads, proofs, checkpoints, client views (log.md)."""
+"""log.json through the adapter: hashes, tree heads, proofs, checkpoints, client views and
+acceptance receipts (spec/log.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ LOG = load("log.json")
 ENTRIES: list[str] = LOG["entries"]
 LOG_KEY = {"name": LOG["log"]["name"], "publicKey": LOG["log"]["publicKey"]}
 WITNESSES = [{"name": w["name"], "publicKey": w["publicKey"]} for w in LOG["witnesses"]]
+RELAY = {"id": LOG["relay"]["id"], "publicKey": LOG["relay"]["publicKey"]}
 
 
 def verdict(case: JSON, got: JSON) -> None:
@@ -84,3 +86,45 @@ def test_follow_log(adapter: AdapterProcess, case: JSON) -> None:
             f"{step.get('latestSize')!r}, must be {want['latestSize']!r}"
         )
     assert got.get("forks") == case["forks"], f"{describe(case)}: forks {got.get('forks')}"
+
+
+@pytest.mark.parametrize("case", cases(LOG, "LogCheck", "log"))
+def test_check_log(adapter: AdapterProcess, case: JSON) -> None:
+    steps = case["steps"]
+    got = adapter.call(
+        {
+            "op": "check-log",
+            "log": LOG_KEY,
+            "witnesses": WITNESSES,
+            "threshold": case["threshold"],
+            "steps": [{"note": s["note"], "proof": s["proof"]} for s in steps],
+        }
+    )
+    assert "error" not in got, f"{describe(case)}: {got}"
+    assert len(got.get("steps", [])) == len(steps), f"{describe(case)}: step results missing"
+    for number, (want, step) in enumerate(zip(steps, got["steps"], strict=True)):
+        assert step.get("error") == want.get("error"), f"{describe(case)}: step #{number}: {step}"
+        assert step.get("latestSize") == want["latestSize"], (
+            f"{describe(case)}: after step #{number} the latest size is "
+            f"{step.get('latestSize')!r}, must be {want['latestSize']!r}"
+        )
+    assert got.get("forks") == case["forks"], f"{describe(case)}: forks {got.get('forks')}"
+
+
+@pytest.mark.parametrize("case", cases(LOG, "Receipt", "log"))
+def test_verify_receipt(adapter: AdapterProcess, case: JSON) -> None:
+    got = adapter.call(
+        {
+            "op": "verify-receipt",
+            "relay": RELAY,
+            "receipt": case["receipt"],
+            "checkpoint": case["checkpoint"],
+            "inclusion": case["inclusion"],
+            "messageId": case["messageId"],
+            "messageHash": case["messageHash"],
+        }
+    )
+    verdict(case, got)
+    if case["result"] == "valid":
+        keys = ("relay", "logIndex", "acceptedAt", "checkpointSize")
+        assert {k: got.get(k) for k in keys} == {k: case[k] for k in keys}, describe(case)

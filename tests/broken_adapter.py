@@ -29,6 +29,7 @@ from ncb_relay import (
     header,
     merkle,
     primitives,
+    receipt,
 )
 from ncb_relay.conformance.adapter import (
     JSON,
@@ -420,6 +421,59 @@ def _() -> Adapter:
         return update(self, data, proof)
 
     checkpoint.LogView.update = lax  # type: ignore[method-assign]
+    return Adapter()
+
+
+class _MerkleWithoutInclusion:
+    """The merkle module as the receipt code sees it, but every inclusion proof passes."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(merkle, name)
+
+    @staticmethod
+    def verify_inclusion(*args: Any) -> None:
+        return None
+
+
+@bug(
+    "receipt-skip-inclusion",
+    "trusts a receipt's log index without checking its inclusion proof",
+    "LOG-17",
+    only="test_log.py",
+)
+def _() -> Adapter:
+    receipt.merkle = _MerkleWithoutInclusion()  # type: ignore[attr-defined,assignment]
+    return Adapter()
+
+
+@bug(
+    "receipt-skip-signature",
+    "never checks the signature of a receipt",
+    "LOG-16",
+    only="test_log.py",
+)
+def _() -> Adapter:
+    _skip_signature(receipt.RECEIPT_LABEL)
+    return Adapter()
+
+
+@bug(
+    "older-checkpoint-without-proof",
+    "takes a checkpoint smaller than the one held as consistent without a proof",
+    "LOG-18",
+    only="test_log.py",
+)
+def _() -> Adapter:
+    check = checkpoint.LogView.check
+
+    def lax(self: checkpoint.LogView, data: bytes, proof: Any = ()) -> Any:
+        held = self.latest
+        offered = checkpoint.verify_checkpoint(data, log=self.log)
+        if held is not None and offered.size < held.size:
+            return offered  # an older checkpoint, surely a prefix of the one held
+        return check(self, data, proof)
+
+    checkpoint.LogView.check = lax  # type: ignore[method-assign]
     return Adapter()
 
 

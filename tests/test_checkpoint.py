@@ -37,6 +37,7 @@ from ncb_relay.checkpoint import (
     verify_checkpoint,
 )
 from ncb_relay.envelope import INNER_SIGNATURE_LABEL, OUTER_SIGNATURE_LABEL
+from ncb_relay.receipt import RECEIPT_LABEL
 from ncb_relay.request_auth import REQUEST_SIGNATURE_LABEL
 from ncb_relay.signatures import ANCHOR_KIND, DIRECTORY_KIND
 
@@ -85,7 +86,10 @@ def test_the_note_is_the_c2sp_format() -> None:
 @given(
     st.integers(min_value=0, max_value=2**63 - 1),
     st.binary(min_size=32, max_size=32),
-    st.lists(st.text(st.characters(min_codepoint=0x20), min_size=1, max_size=20), max_size=8),
+    st.lists(
+        st.text(st.characters(min_codepoint=0x20, codec="utf-8"), min_size=1, max_size=20),
+        max_size=8,
+    ),
 )
 def test_a_checkpoint_text_round_trips(size: int, root: bytes, extensions: list[str]) -> None:
     extensions = [e for e in extensions if "\x7f" not in e]
@@ -284,6 +288,7 @@ def test_a_fork_is_caught_with_both_checkpoints_as_evidence(
         OUTER_SIGNATURE_LABEL,
         INNER_SIGNATURE_LABEL,
         REQUEST_SIGNATURE_LABEL,
+        RECEIPT_LABEL,
         DIRECTORY_KIND.label,
         ANCHOR_KIND.label,
     ],
@@ -296,3 +301,111 @@ def test_no_labelled_message_is_a_checkpoint_text(label: bytes) -> None:
         Checkpoint.parse(label + bytes(64) + b"\n")
     with pytest.raises(MalformedInput):
         parse_note(label + "\n\n\u2014 x AAAAAAAA\n".encode())
+
+
+# --- review 7: the checkpoint observed, several log keys, bounded fork evidence ------------------
+
+FORKED = [*LEAVES[:3], *(m.leaf_hash(b"fork %d" % i) for i in range(37))]
+FORKED_NODE = m.nodes_from_leaves(lambda start, end: FORKED[start:end])
+
+
+@pytest.mark.req("LOG-12", "LOG-13")
+@pytest.mark.parametrize("held", [None, 3])
+def test_with_a_witness_threshold_a_split_view_below_it_is_a_fork(held: int | None) -> None:
+    # two checkpoints of one size and two roots, neither cosigned, both extending the held one
+    latest = None if held is None else signed(held, witnesses=1)
+    view = LogView(LOG, witnesses=WITNESSES, threshold=1, latest=latest)
+    first = view.check(signed(20), [] if held is None else proof(held, 20))
+    assert (first.size, view.latest, view.observed) == (20, view.latest, first)
+    assert view.latest is None or view.latest.size == held  # not witnessed: not the latest
+    other = signed(20, leaves=FORKED)
+    forked_proof = [] if held is None else m.consistency_proof(held, 20, FORKED_NODE)
+    with pytest.raises(LogFork) as caught:
+        view.check(other, forked_proof)
+    assert (caught.value.held, caught.value.offered) == (signed(20), other)
+    assert "two roots for the same size" in caught.value.reason
+    # a smaller one must be proven consistent with the one observed, not only the latest
+    with pytest.raises(LogFork):
+        view.check(signed(16, leaves=FORKED), [] if held is None else proof(held, 16))
+    assert view.check(signed(16), proof(16, 20)).size == 16
+    assert view.observed is not None
+    assert view.observed.data == signed(20)
+    # a witnessed checkpoint moves the latest forward, proven from the one observed
+    assert view.check(signed(24, witnesses=1), proof(20, 24)).size == 24
+    assert view.latest is not None
+    assert (view.latest.size, view.observed.size) == (24, 24)
+
+
+@pytest.mark.req("LOG-12")
+def test_the_checkpoint_observed_is_taken_up_again() -> None:
+    view = LogView(LOG, witnesses=WITNESSES, threshold=1, latest=signed(3, 1), observed=signed(20))
+    assert view.latest is not None
+    assert view.observed is not None
+    assert (view.latest.size, view.observed.size) == (3, 20)
+    with pytest.raises(LogFork):
+        view.check(signed(20, leaves=FORKED))
+    assert view.check(signed(10, 1), proof(10, 20)).size == 10
+    assert view.latest.size == 10
+    with pytest.raises(UsageError):  # the one observed is never below the latest
+        LogView(LOG, witnesses=WITNESSES, threshold=1, latest=signed(10, 1), observed=signed(3))
+
+
+@pytest.mark.req("LOG-7", "LOG-9", "LOG-12")
+def test_a_view_follows_the_log_across_a_key_rotation() -> None:
+    new_pair = SigningKeyPair(bytes([2]) * 32)
+    new = LogKey(NAME, new_pair.public_key)
+
+    def resigned(size: int, leaves: list[bytes] = LEAVES) -> bytes:
+        return sign_checkpoint(head(size, leaves), log=new, signer=new_pair)
+
+    # the held note keeps verifying with its own (older) key, listed but not current
+    view = LogView([new], held_keys=[LOG], latest=signed(12))
+    assert view.latest is not None
+    assert view.latest.size == 12
+    with pytest.raises(UnknownKey):  # an offered note needs a current key
+        view.check(signed(13), proof(12, 13))
+    # the first checkpoint under the new key must be proven consistent with the held one
+    with pytest.raises(LogFork):
+        view.check(resigned(3, FORKED), [])
+    with pytest.raises(LogFork):
+        view.check(resigned(20, FORKED), m.consistency_proof(12, 20, FORKED_NODE))
+    assert view.check(resigned(20), proof(12, 20)).size == 20
+    assert view.latest.size == 20
+    # verify_checkpoint takes every key of the log, by the note's key id
+    both = [new, LOG]
+    assert verify_checkpoint(signed(5), log=both).size == 5
+    assert verify_checkpoint(resigned(5), log=both).size == 5
+    with pytest.raises(UsageError):
+        verify_checkpoint(signed(5), log=[LOG, LogKey("other.example/log", new.public_key)])
+    with pytest.raises(UsageError):
+        verify_checkpoint(signed(5), log=[])
+    with pytest.raises(UsageError):  # a lone surrogate is no UTF-8 text
+        Checkpoint(NAME, 1, LEAVES[0], ("\ud800",))
+    with pytest.raises(UnknownKey):  # nothing held verifies: refused, never an empty view
+        LogView([new], latest=signed(12))
+
+
+@pytest.mark.req("LOG-13")
+def test_fork_evidence_is_bounded_and_keeps_what_proves_a_fork() -> None:
+    view = LogView(LOG, latest=signed(2))
+    same_size = signed(2, leaves=FORKED[10:])
+    with pytest.raises(LogFork):
+        view.check(same_size)
+    junk = [bytes(32)]
+    for i in range(3 * LogView.MAX_FORKS):
+        made_up = Checkpoint(NAME, 3 + i, primitives.sha256(b"%d" % i))
+        note = sign_checkpoint(made_up, log=LOG, signer=LOG_PAIR)
+        for _ in range(2):  # the same contradiction again is kept once
+            with pytest.raises(LogFork):
+                view.check(note, junk)
+    late = signed(2, leaves=FORKED[20:])  # proves a fork on its own: kept even now
+    with pytest.raises(LogFork):
+        view.check(late)
+    forks = view.forks
+    assert len(forks) == LogView.MAX_FORKS
+    assert forks[0].offered == same_size  # the first fork stays
+    assert late in [f.offered for f in forks]
+    keys = [(f.held, f.offered) for f in forks]
+    assert len(set(keys)) == len(keys)
+    assert view.latest is not None
+    assert view.latest.data == signed(2)

@@ -1,4 +1,4 @@
-"""log.json: the relay's Merkle log and its checkpoints (spec/log.md, LOG-1 .. LOG-14).
+"""log.json: the relay's Merkle log, its checkpoints and receipts (spec/log.md, LOG-1 .. LOG-20).
 
 Everything is fixed: the entries (RFC 6962's reference entries, then BLAKE2b of a
 label), the keys (BLAKE2b of a label; Ed25519 signatures are deterministic) and
@@ -21,7 +21,7 @@ from typing import Any
 from principals import derive
 from vectorfile import JSON, document
 
-from ncb_relay import merkle, primitives
+from ncb_relay import codec, merkle, primitives
 from ncb_relay.checkpoint import (
     COSIGNATURE_HEADER,
     DEFAULT_LIMITS,
@@ -40,7 +40,17 @@ from ncb_relay.checkpoint import (
     verify_checkpoint,
 )
 from ncb_relay.errors import LogFork, NcbRelayError
+from ncb_relay.header import MAX_TIME
 from ncb_relay.identity import SigningKeyPair
+from ncb_relay.receipt import (
+    MAX_RECEIPT_BYTES,
+    RECEIPT_LABEL,
+    Receipt,
+    log_origin,
+    parse_receipt,
+    sign_receipt,
+    verify_receipt,
+)
 
 PERSON_TV_LOG = b"NCBR1 tv log"
 COSIGNED_AT = 1_800_000_000  # 2027-01-15T08:00:00Z
@@ -120,6 +130,12 @@ NOTES: JSON = {
     "Ignored": "An unknown signature line, ignored as the note format requires (LOG-9).",
     "Witness": "Witness cosignatures counted against a threshold (LOG-10).",
     "Fork": "A checkpoint that contradicts the one held (LOG-13).",
+    "Older": "A checkpoint smaller than the one held, joined to it by a proof (LOG-12).",
+    "Receipt": "An acceptance receipt checked as LOG-17 says.",
+    "WrongRelay": "A receipt or checkpoint of another relay (LOG-17, LOG-20).",
+    "WrongMessage": "A receipt for another message than the one submitted (LOG-17).",
+    "WrongKey": "A receipt signed with another key than the relay's (LOG-17).",
+    "Order": "Two faults at once: the earlier step of LOG-17 gives the code.",
 }
 
 
@@ -899,7 +915,7 @@ def view_group() -> list[JSON]:
         "a smaller tree after a larger one",
         ["Fork"],
         ["LOG-13"],
-        [(signed(13), [], None), (signed(8), cp(8, 13), "log-fork")],
+        [(signed(13), [], None), (signed(8), [], "log-fork")],
     )
     sequence(
         "two roots for size 13",
@@ -934,6 +950,702 @@ def view_group() -> list[JSON]:
     return tests
 
 
+# --- a client's view, in both directions (LogView.check) --------------------------------
+
+
+def check_group() -> list[JSON]:
+    tests: list[JSON] = []
+    forked_root = _mth([*LEAVES[:7], SOME_HASH, *LEAVES[8:13]])
+    forked13 = sign_checkpoint(Checkpoint(LOG_NAME, 13, forked_root), log=LOG, signer=LOG_SIGNER)
+    forked_leaves = [*LEAVES[:7], SOME_HASH, *LEAVES[8:13]]
+    forked_node = merkle.nodes_from_leaves(lambda start, end: forked_leaves[start:end])
+
+    def cp(old: int, new: int) -> list[bytes]:
+        return merkle.consistency_proof(old, new, NODE)
+
+    def forked_cp(old: int, new: int) -> list[bytes]:
+        return merkle.consistency_proof(old, new, forked_node)
+
+    def sequence(
+        comment: str,
+        flags: list[str],
+        reqs: list[str],
+        steps: list[tuple[bytes, list[bytes], str | None]],
+        *,
+        threshold: int = 0,
+    ) -> None:
+        view = LogView(LOG, witnesses=WITNESSES, threshold=threshold)
+        out: list[JSON] = []
+        for data, proof, error in steps:
+            _expect(comment, lambda d=data, p=proof: view.check(d, p), error)  # type: ignore[misc]
+            step: JSON = {**_note_json(data), "proof": _hexes(proof)}
+            step.update(
+                {"result": "valid"} if error is None else {"result": "invalid", "error": error}
+            )
+            step["latestSize"] = None if view.latest is None else view.latest.size
+            out.append(step)
+        tests.append(
+            {
+                "comment": comment,
+                "flags": flags,
+                "requirements": reqs,
+                "threshold": threshold,
+                "steps": out,
+                "forks": [
+                    {"held": f.held.hex(), "offered": f.offered.hex(), "reason": f.reason}
+                    for f in view.forks
+                ],
+                "result": "valid" if not view.forks else "invalid",
+            }
+        )
+
+    both = ["LOG-12", "LOG-18"]
+    sequence(
+        "growing from 0 to 5 to 13 to 16",
+        ["Valid"],
+        both,
+        [
+            (signed(0), [], None),
+            (signed(5), cp(0, 5), None),
+            (signed(13), cp(5, 13), None),
+            (signed(16), cp(13, 16), None),
+        ],
+    )
+    sequence(
+        "an older checkpoint with a proof to the one held changes nothing",
+        ["Valid", "Older"],
+        both,
+        [
+            (signed(13), [], None),
+            (signed(8), cp(8, 13), None),
+            (signed(1), cp(1, 13), None),
+            (signed(0), [], None),
+            (signed(16), cp(13, 16), None),
+            (signed(13), cp(13, 16), None),
+        ],
+    )
+    sequence(
+        "the same checkpoint twice, then with a witness cosignature",
+        ["Valid"],
+        both,
+        [(signed(8), [], None), (signed(8), [], None), (signed(8, witnesses=1), [], None)],
+    )
+    sequence(
+        "a smaller tree without a proof",
+        ["Fork"],
+        ["LOG-13", "LOG-18"],
+        [(signed(13), [], None), (signed(8), [], "log-fork")],
+    )
+    sequence(
+        "a smaller tree with a proof for other sizes",
+        ["Fork"],
+        ["LOG-13"],
+        [(signed(13), [], None), (signed(8), cp(7, 13), "log-fork")],
+    )
+    sequence(
+        "a smaller tree with a proof in the wrong direction's order",
+        ["Fork"],
+        ["LOG-13"],
+        [(signed(13), [], None), (signed(8), cp(8, 16), "log-fork")],
+    )
+    sequence(
+        "a rewritten entry 7, offered smaller than the tree held",
+        ["Fork"],
+        ["LOG-13", "LOG-18"],
+        [
+            (signed(16), [], None),
+            (forked13, cp(13, 16), "log-fork"),
+            (signed(13), cp(13, 16), None),
+        ],
+    )
+    sequence(
+        "a rewritten entry 7, offered larger than the tree held",
+        ["Fork"],
+        ["LOG-13"],
+        [(signed(5), [], None), (forked13, cp(5, 13), "log-fork"), (signed(13), cp(5, 13), None)],
+    )
+    sequence(
+        "two roots for size 13",
+        ["Fork"],
+        ["LOG-13"],
+        [(signed(13), [], None), (forked13, [], "log-fork")],
+    )
+    sequence(
+        "a larger tree without a proof",
+        ["Fork"],
+        ["LOG-13"],
+        [(signed(5), [], None), (signed(13), [], "log-fork")],
+    )
+    sequence(
+        "the same size with a non-empty proof is refused and not recorded",
+        ["Extended"],
+        ["LOG-4", "LOG-12"],
+        [(signed(13), [], None), (signed(13), cp(5, 13), "invalid-proof")],
+    )
+    sequence(
+        "with a witness threshold: adopted only once cosigned, checked before",
+        ["Valid", "Witness"],
+        [*both, "LOG-10"],
+        [
+            (signed(5), [], None),
+            (signed(5, witnesses=1), [], None),
+            (signed(13), cp(5, 13), None),
+            (signed(13, witnesses=1), [], None),
+            (signed(8), cp(8, 13), None),
+            (signed(16), cp(13, 16), None),
+        ],
+        threshold=1,
+    )
+    sequence(
+        "with a witness threshold: two roots for one size, neither cosigned, are a fork",
+        ["Fork", "Witness"],
+        ["LOG-12", "LOG-13", "LOG-18"],
+        [
+            (signed(5, witnesses=1), [], None),
+            (signed(13), cp(5, 13), None),
+            (forked13, forked_cp(5, 13), "log-fork"),
+        ],
+        threshold=1,
+    )
+    sequence(
+        "with a witness threshold: a smaller tree is proven against the largest observed",
+        ["Fork", "Witness", "Older"],
+        ["LOG-12", "LOG-13"],
+        [
+            (signed(5, witnesses=1), [], None),
+            (signed(13), cp(5, 13), None),
+            (signed(8, witnesses=1), cp(5, 8), "log-fork"),
+            (signed(8, witnesses=1), cp(8, 13), None),
+        ],
+        threshold=1,
+    )
+    sequence(
+        "with a witness threshold: an uncosigned fork is still caught",
+        ["Fork", "Witness"],
+        ["LOG-13", "LOG-18"],
+        [(signed(5, witnesses=1), [], None), (forked13, cp(5, 13), "log-fork")],
+        threshold=1,
+    )
+    bad = bytearray(signed(13))
+    bad[-3] ^= 1
+    sequence(
+        "a damaged note is refused and not recorded",
+        ["BadSignature"],
+        ["LOG-12"],
+        [
+            (signed(5), [], None),
+            (bytes(bad), cp(5, 13), "malformed"),
+            (signed(8), cp(5, 8), None),
+        ],
+    )
+    return tests
+
+
+# --- acceptance receipts --------------------------------------------------------------------
+
+RELAY_ID = "XP.relay-lyon"
+RELAY_SIGNER = _key(f"relay {RELAY_ID}")
+RELAY_LOG = LogKey(log_origin(RELAY_ID), RELAY_SIGNER.public_key)
+ACCEPTED_AT = COSIGNED_AT - 100
+
+
+def message_id(index: int) -> bytes:
+    return derive(f"message id {index}", PERSON_TV_LOG)
+
+
+def relay_signed(
+    size: int,
+    *,
+    origin: str = RELAY_LOG.name,
+    signer: SigningKeyPair = RELAY_SIGNER,
+    root_hash: bytes | None = None,
+) -> bytes:
+    key = LogKey(origin, signer.public_key)
+    body = Checkpoint(origin, size, root(size) if root_hash is None else root_hash)
+    return sign_checkpoint(body, log=key, signer=signer)
+
+
+def raw_receipt(
+    fields: list[codec.Value],
+    *,
+    signer: SigningKeyPair = RELAY_SIGNER,
+    key_id: bytes | None = None,
+    signature: bytes | None = None,
+) -> bytes:
+    """A receipt of any fields, signed as LOG-16 says (written here, not by sign_receipt)."""
+    kid = signer.public_key.key_id if key_id is None else key_id
+    if signature is None:
+        signature = signer.sign(RECEIPT_LABEL + codec.encode([*fields, kid]))
+    return codec.encode([*fields, kid, signature])
+
+
+def fields_of(index: int, *, relay: str = RELAY_ID) -> list[codec.Value]:
+    return [relay, message_id(index), ENTRIES[index], index, ACCEPTED_AT]
+
+
+def receipt_case(
+    comment: str,
+    flags: list[str],
+    reqs: list[str],
+    data: bytes,
+    *,
+    note: bytes,
+    inclusion: Sequence[bytes],
+    index: int,
+    error: str | None,
+) -> JSON:
+    """``index``: the message the client submitted (its id and hash are expected)."""
+    verified: list[Any] = []
+    _expect(
+        comment,
+        lambda: verified.append(
+            verify_receipt(
+                data,
+                note,
+                inclusion,
+                relay_id=RELAY_ID,
+                relay_key=RELAY_SIGNER.public_key,
+                log=RELAY_LOG,
+                message_id=message_id(index),
+                message_hash=ENTRIES[index],
+            )
+        ),
+        error,
+    )
+    test: JSON = {
+        "comment": comment,
+        "flags": ["Receipt", *flags],
+        "requirements": reqs,
+        "receipt": data.hex(),
+        "checkpoint": note.hex(),
+        "inclusion": _hexes(inclusion),
+        "messageId": message_id(index).hex(),
+        "messageHash": ENTRIES[index].hex(),
+    }
+    if error is None:
+        v = verified[0]
+        test.update(
+            result="valid",
+            relay=v.receipt.relay,
+            logIndex=v.receipt.log_index,
+            acceptedAt=v.receipt.accepted_at,
+            checkpointSize=v.checkpoint.size,
+        )
+    else:
+        test.update(result="invalid", error=error)
+    return test
+
+
+def receipt_group() -> list[JSON]:
+    tests: list[JSON] = []
+    valid = ["LOG-15", "LOG-16", "LOG-17", "LOG-19", "LOG-20"]
+    steps = ["LOG-15", "LOG-17"]
+
+    def incl(index: int, size: int) -> list[bytes]:
+        return merkle.inclusion_proof(index, size, NODE)
+
+    def add(
+        comment: str,
+        flags: list[str],
+        reqs: list[str],
+        data: bytes,
+        *rest: Any,
+        index: int = 11,
+        error: str | None,
+    ) -> None:
+        note, inclusion = rest if rest else (relay_signed(13), incl(11, 13))
+        tests.append(
+            receipt_case(
+                comment, flags, reqs, data, note=note, inclusion=inclusion, index=index, error=error
+            )
+        )
+
+    good = raw_receipt(fields_of(11))
+    made = sign_receipt(
+        Receipt(RELAY_ID, message_id(11), ENTRIES[11], 11, ACCEPTED_AT), RELAY_SIGNER
+    )
+    if made != good or parse_receipt(good)[0].log_index != 11:
+        raise AssertionError("sign_receipt disagrees with LOG-15 and LOG-16")
+    add("entry 11 in the checkpoint of size 13", ["Valid"], valid, good, error=None)
+    add(
+        "entry 11 in a later checkpoint of size 16",
+        ["Valid"],
+        valid,
+        good,
+        relay_signed(16),
+        incl(11, 16),
+        error=None,
+    )
+    for index, size in ((8, 9), (15, 16), (12, 13)):
+        add(
+            f"entry {index}, the last but one or the last of {size}",
+            ["Valid"],
+            valid,
+            raw_receipt(fields_of(index)),
+            relay_signed(size),
+            incl(index, size),
+            index=index,
+            error=None,
+        )
+    cosigned = cosign_checkpoint(
+        relay_signed(13), witness=WITNESSES[0], signer=WITNESS_SIGNERS[0], now=COSIGNED_AT
+    )
+    add(
+        "a checkpoint with a witness cosignature (not needed here)",
+        ["Valid"],
+        valid,
+        good,
+        cosigned,
+        incl(11, 13),
+        error=None,
+    )
+    limits = [MAX_TIME, merkle.MAX_TREE_SIZE - 1]
+    extreme = raw_receipt([RELAY_ID, message_id(11), ENTRIES[11], 11, limits[0]])
+    add("accepted at the largest time, 2^40", ["Valid"], valid, extreme, error=None)
+
+    # (1) bounds
+    add(
+        "a receipt of 513 bytes",
+        ["Size"],
+        steps,
+        good + bytes(MAX_RECEIPT_BYTES + 1 - len(good)),
+        error="limit-exceeded",
+    )
+    big = relay_signed(13) + b"x" * (DEFAULT_LIMITS.max_bytes + 1 - len(relay_signed(13)))
+    add(
+        "a checkpoint of 16,385 bytes",
+        ["Size"],
+        ["LOG-17", "LOG-8"],
+        good,
+        big,
+        incl(11, 13),
+        error="limit-exceeded",
+    )
+    add(
+        "an inclusion proof of 65 hashes",
+        ["Size"],
+        ["LOG-17", "LOG-5"],
+        good,
+        relay_signed(13),
+        [SOME_HASH] * 65,
+        error="invalid-proof",
+    )
+    # (2) decoding
+    wide_index = b"".join(
+        [
+            b"\x97",
+            *(codec.encode(v) for v in (RELAY_ID, message_id(11), ENTRIES[11])),
+            b"\xcf" + (11).to_bytes(8, "big"),
+            *(codec.encode(v) for v in (ACCEPTED_AT, RELAY_SIGNER.public_key.key_id)),
+            codec.encode(bytes(64)),
+        ]
+    )
+    malformed: list[tuple[str, bytes]] = [
+        ("empty", b""),
+        ("truncated by one byte", good[:-1]),
+        ("a trailing byte", good + b"\x00"),
+        ("six fields", codec.encode(codec.decode(good)[:6])),  # type: ignore[index]
+        ("eight fields", codec.encode([*codec.decode(good), 0])),  # type: ignore[misc]
+        ("a map", codec.encode({"relay": RELAY_ID})),
+        ("the log index in 9 bytes (not the shortest form)", wide_index),
+        ("an invalid relay id", raw_receipt(fields_of(11, relay="xp.relay-lyon"))),
+        (
+            "a message id of 31 bytes",
+            raw_receipt([RELAY_ID, message_id(11)[:31], ENTRIES[11], 11, ACCEPTED_AT]),
+        ),
+        (
+            "a message hash as a text string",
+            raw_receipt([RELAY_ID, message_id(11), ENTRIES[11].hex(), 11, ACCEPTED_AT]),
+        ),
+        (
+            "a negative log index",
+            raw_receipt([RELAY_ID, message_id(11), ENTRIES[11], -1, ACCEPTED_AT]),
+        ),
+        (
+            "a log index of 2^63 - 1",
+            raw_receipt([RELAY_ID, message_id(11), ENTRIES[11], limits[1] + 1, ACCEPTED_AT]),
+        ),
+        (
+            "a time above 2^40",
+            raw_receipt([RELAY_ID, message_id(11), ENTRIES[11], 11, MAX_TIME + 1]),
+        ),
+        (
+            "a key id of 15 bytes",
+            raw_receipt(fields_of(11), key_id=RELAY_SIGNER.public_key.key_id[:15]),
+        ),
+        (
+            "a signature of 63 bytes",
+            codec.encode([*fields_of(11), RELAY_SIGNER.public_key.key_id, bytes(63)]),
+        ),
+        (
+            "a boolean log index",
+            raw_receipt([RELAY_ID, message_id(11), ENTRIES[11], True, ACCEPTED_AT]),
+        ),
+    ]
+    for what, data in malformed:
+        add(f"malformed: {what}", ["Malformed"], steps, data, error="malformed")
+    # (3) the relay, (4) the key, (5) the signature
+    add(
+        "signed by the relay for another relay id",
+        ["WrongRelay"],
+        steps,
+        raw_receipt(fields_of(11, relay="XP.relay-paris")),
+        error="binding-mismatch",
+    )
+    add(
+        "signed by another key, with its own key id",
+        ["WrongKey"],
+        [*steps, "LOG-16"],
+        raw_receipt(fields_of(11), signer=OTHER_SIGNER),
+        error="unknown-key",
+    )
+    add(
+        "signed by another key, with the relay's key id",
+        ["BadSignature"],
+        [*steps, "LOG-16"],
+        raw_receipt(fields_of(11), signer=OTHER_SIGNER, key_id=RELAY_SIGNER.public_key.key_id),
+        error="bad-signature",
+    )
+    flipped = bytearray(good)
+    flipped[-1] ^= 0x01
+    add(
+        "one bit of the signature flipped",
+        ["BadSignature"],
+        [*steps, "LOG-16"],
+        bytes(flipped),
+        error="bad-signature",
+    )
+    unlabelled = RELAY_SIGNER.sign(codec.encode([*fields_of(11), RELAY_SIGNER.public_key.key_id]))
+    add(
+        "signed without the label",
+        ["BadSignature"],
+        [*steps, "LOG-16"],
+        raw_receipt(fields_of(11), signature=unlabelled),
+        error="bad-signature",
+    )
+    other_index = raw_receipt(fields_of(11))
+    swapped = (
+        other_index[:-64]
+        + raw_receipt([RELAY_ID, message_id(11), ENTRIES[11], 12, ACCEPTED_AT])[-64:]
+    )
+    add(
+        "the signature of index 12 on index 11",
+        ["BadSignature"],
+        [*steps, "LOG-16"],
+        swapped,
+        error="bad-signature",
+    )
+    # (6) the message
+    add(
+        "for another message id",
+        ["WrongMessage"],
+        steps,
+        raw_receipt([RELAY_ID, message_id(12), ENTRIES[11], 11, ACCEPTED_AT]),
+        error="binding-mismatch",
+    )
+    add(
+        "for another message hash",
+        ["WrongMessage"],
+        steps,
+        raw_receipt([RELAY_ID, message_id(11), ENTRIES[12], 11, ACCEPTED_AT]),
+        error="binding-mismatch",
+    )
+    add(
+        "a valid receipt for another message",
+        ["WrongMessage"],
+        steps,
+        raw_receipt(fields_of(12)),
+        relay_signed(13),
+        incl(12, 13),
+        error="binding-mismatch",
+    )
+    # (7) the checkpoint
+    add(
+        "a checkpoint of another relay's log",
+        ["WrongRelay"],
+        ["LOG-17", "LOG-20", "LOG-7"],
+        good,
+        relay_signed(13, origin=log_origin("XP.relay-paris")),
+        incl(11, 13),
+        error="binding-mismatch",
+    )
+    add(
+        "a checkpoint of the log signed by another key",
+        ["UnknownKey"],
+        ["LOG-17", "LOG-20", "LOG-9"],
+        good,
+        relay_signed(13, signer=OTHER_SIGNER),
+        incl(11, 13),
+        error="unknown-key",
+    )
+    add(
+        "a checkpoint of a log of another name",
+        ["WrongRelay"],
+        ["LOG-17", "LOG-20"],
+        good,
+        signed(13),
+        incl(11, 13),
+        error="binding-mismatch",
+    )
+    text13 = Checkpoint(RELAY_LOG.name, 13, root(13)).text()
+    add(
+        "a checkpoint whose note is cut short",
+        ["Malformed"],
+        ["LOG-17", "LOG-8"],
+        good,
+        text13,
+        incl(11, 13),
+        error="malformed",
+    )
+    # (8) the entry in the tree
+    add(
+        "index 13 in the checkpoint of size 13",
+        ["WrongIndex"],
+        ["LOG-17", "LOG-19", "LOG-3"],
+        raw_receipt([RELAY_ID, message_id(11), ENTRIES[11], 13, ACCEPTED_AT]),
+        relay_signed(13),
+        incl(11, 13),
+        error="invalid-proof",
+    )
+    add(
+        "entry 11 in the checkpoint of size 11",
+        ["WrongIndex"],
+        ["LOG-17", "LOG-19", "LOG-3"],
+        good,
+        relay_signed(11),
+        incl(10, 11),
+        error="invalid-proof",
+    )
+    add(
+        "index 12 with entry 11's hash",
+        ["WrongIndex"],
+        ["LOG-17", "LOG-19", "LOG-3"],
+        raw_receipt([RELAY_ID, message_id(11), ENTRIES[11], 12, ACCEPTED_AT]),
+        relay_signed(13),
+        incl(12, 13),
+        error="invalid-proof",
+    )
+    add(
+        "the proof of leaf 10",
+        ["WrongIndex"],
+        ["LOG-17", "LOG-3"],
+        good,
+        relay_signed(13),
+        incl(10, 13),
+        error="invalid-proof",
+    )
+    add(
+        "the proof for size 16 with the checkpoint of size 13",
+        ["WrongSize"],
+        ["LOG-17", "LOG-3"],
+        good,
+        relay_signed(13),
+        incl(11, 16),
+        error="invalid-proof",
+    )
+    add(
+        "a truncated proof",
+        ["Truncated"],
+        ["LOG-17", "LOG-3"],
+        good,
+        relay_signed(13),
+        incl(11, 13)[:-1],
+        error="invalid-proof",
+    )
+    add(
+        "no proof",
+        ["Truncated"],
+        ["LOG-17", "LOG-3"],
+        good,
+        relay_signed(13),
+        [],
+        error="invalid-proof",
+    )
+    add(
+        "one bit of the proof flipped",
+        ["Modified"],
+        ["LOG-17", "LOG-3"],
+        good,
+        relay_signed(13),
+        _flip(incl(11, 13), 1, 4),
+        error="invalid-proof",
+    )
+    add(
+        "a proof element of 31 bytes",
+        ["BadElement"],
+        ["LOG-17", "LOG-3"],
+        good,
+        relay_signed(13),
+        [*incl(11, 13)[:-1], bytes(31)],
+        error="invalid-proof",
+    )
+    forked_root = _mth([*LEAVES[:11], SOME_HASH, *LEAVES[12:13]])
+    add(
+        "a signed tree where entry 11 is another hash",
+        ["WrongHash"],
+        ["LOG-17", "LOG-19", "LOG-3"],
+        good,
+        relay_signed(13, root_hash=forked_root),
+        incl(11, 13),
+        error="invalid-proof",
+    )
+    # the order of the steps
+    order = ["Order"]
+    add(
+        "another relay and a bad signature: the relay first",
+        order,
+        steps,
+        raw_receipt(
+            fields_of(11, relay="XP.relay-paris"),
+            signer=OTHER_SIGNER,
+            key_id=RELAY_SIGNER.public_key.key_id,
+        ),
+        error="binding-mismatch",
+    )
+    add(
+        "another key and another message: the key first",
+        order,
+        steps,
+        raw_receipt(fields_of(12), signer=OTHER_SIGNER),
+        error="unknown-key",
+    )
+    add(
+        "a bad signature and another message: the signature first",
+        order,
+        steps,
+        raw_receipt(fields_of(12), signer=OTHER_SIGNER, key_id=RELAY_SIGNER.public_key.key_id),
+        error="bad-signature",
+    )
+    add(
+        "another message and a bad checkpoint: the message first",
+        order,
+        steps,
+        raw_receipt(fields_of(12)),
+        text13,
+        [],
+        error="binding-mismatch",
+    )
+    add(
+        "a bad checkpoint and a bad proof: the checkpoint first",
+        order,
+        steps,
+        good,
+        relay_signed(13, signer=OTHER_SIGNER),
+        [],
+        error="unknown-key",
+    )
+    add(
+        "a malformed receipt and 65 proof hashes: the bound first",
+        order,
+        steps,
+        good[:-1],
+        relay_signed(13),
+        [SOME_HASH] * 65,
+        error="invalid-proof",
+    )
+    return tests
+
+
 def build() -> dict[str, Any]:
     """``{"log.json": document}``; raises if the library disagrees with any case."""
     doc = document(
@@ -942,11 +1654,13 @@ def build() -> dict[str, Any]:
             "The relay's Merkle log (spec/log.md): leaf and node hashes (Hash), roots of the "
             "first 0 to 16 entries (TreeHead), inclusion proofs (Inclusion) and consistency "
             "proofs (Consistency), valid and mutated, signed checkpoints verified by a client "
-            "(Checkpoint) and sequences of checkpoints through a client's view (LogView).",
+            "(Checkpoint), sequences of checkpoints through a client's view, forward only "
+            "(LogView) and in both directions (LogCheck), and the relay's acceptance receipts "
+            "with a checkpoint and an inclusion proof (Receipt).",
             "Cases flagged Reference are RFC 6962's reference test data as published in "
             "transparency-dev/merkle (proof/verify_test.go; leaf indices here count from 0).",
-            "The log and witness keys are test keys: their seeds are published so that every "
-            "signature can be recomputed (Ed25519 is deterministic).",
+            "The log, witness and relay keys are test keys: their seeds are published so that "
+            "every signature can be recomputed (Ed25519 is deterministic).",
         ],
         notes=NOTES,
         fields={
@@ -969,6 +1683,15 @@ def build() -> dict[str, Any]:
                 }
                 for w, s in zip(WITNESSES, WITNESS_SIGNERS, strict=True)
             ],
+            "relay": {
+                "id": RELAY_ID,
+                "seed": RELAY_SIGNER.seed.hex(),
+                "publicKey": RELAY_SIGNER.public_key.raw.hex(),
+                "keyId": RELAY_SIGNER.public_key.key_id.hex(),
+                "logName": RELAY_LOG.name,
+                "logKeyId": RELAY_LOG.key_id.hex(),
+            },
+            "receiptLabel": RECEIPT_LABEL.hex(),
             "cosignatureHeader": COSIGNATURE_HEADER.decode("ascii"),
             "exampleCosignedMessage": cosigned_message(checkpoint(13).text(), COSIGNED_AT).decode(),
             "limits": {
@@ -979,6 +1702,7 @@ def build() -> dict[str, Any]:
                 "maxExtensionLines": DEFAULT_LIMITS.max_extension_lines,
                 "maxLineBytes": DEFAULT_LIMITS.max_line_bytes,
                 "maxProofHashes": merkle.MAX_PROOF_HASHES,
+                "maxReceiptBytes": MAX_RECEIPT_BYTES,
             },
         },
         groups=[
@@ -988,6 +1712,8 @@ def build() -> dict[str, Any]:
             ("Consistency", consistency_group()),
             ("Checkpoint", checkpoint_group()),
             ("LogView", view_group()),
+            ("LogCheck", check_group()),
+            ("Receipt", receipt_group()),
         ],
     )
     if LogFork.code != "log-fork":

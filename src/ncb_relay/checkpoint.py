@@ -16,15 +16,25 @@ signs starts with a label that ends in one (spec/protocol.md), so a checkpoint
 signature can never be taken for another kind of signature, nor the reverse.
 
 :func:`verify_checkpoint` is the only way to get a :class:`VerifiedCheckpoint`.
-A :class:`LogView` holds the latest verified checkpoint a client has seen and
-accepts a newer one only with a consistency proof; a checkpoint that
-contradicts the one held raises :class:`~ncb_relay.errors.LogFork` carrying
-both signed notes, and the view keeps them in :attr:`LogView.forks`.
+A :class:`LogView` holds two checkpoints of one log (LOG-12): the largest it
+has verified by the log's key and proven consistent (:attr:`LogView.observed`),
+against which every later checkpoint is checked in both directions, and the
+largest that also had the witness cosignatures required (:attr:`LogView.latest`).
+Without a witness threshold they are the same.  A checkpoint that contradicts
+the one observed raises :class:`~ncb_relay.errors.LogFork` carrying both signed
+notes, and the view keeps them in :attr:`LogView.forks` (a bounded set:
+the first fork and every fork that proves itself are kept).
+:meth:`LogView.check` also takes an older checkpoint, such as the one a relay
+returns with a receipt, when a consistency proof joins it to the one observed
+(LOG-12, LOG-18).  A log may have several keys over time (its signing key is
+rotated in the directory): a view verifies new checkpoints with the keys
+current now and the checkpoints it holds with any key listed for the log.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -70,6 +80,8 @@ COSIGNATURE_HEADER = b"cosignature/v1\n"
 _DASH = "\u2014 "
 _MAX_TIMESTAMP = 2**63 - 1
 _ED25519_BYTES = primitives.SIGNATURE_BYTES
+_LINE_CONTROL = re.compile("[\x00-\x1f\x7f]")  # LOG-6: no control character in a line
+_NOTE_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # LOG-8: none but the newline
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +117,13 @@ def _unb64(text: str, what: str) -> bytes:
 def _check_line(line: str, what: str, limit: int) -> None:
     if not line:
         raise MalformedInput(f"{what} is empty")
-    if len(line.encode("utf-8")) > limit:
+    try:
+        encoded = line.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise MalformedInput(f"{what} is not UTF-8 text") from exc
+    if len(encoded) > limit:
         raise LimitExceeded(f"{what} is too long")
-    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in line):
+    if _LINE_CONTROL.search(line):
         raise MalformedInput(f"{what} contains a control character")
 
 
@@ -226,7 +242,7 @@ def parse_note(data: bytes, limits: CheckpointLimits = DEFAULT_LIMITS) -> Signed
         decoded = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedInput("the signed note is not UTF-8") from exc
-    if any(ord(ch) < 0x20 and ch != "\n" for ch in decoded):
+    if _NOTE_CONTROL.search(decoded):
         raise MalformedInput("the signed note contains a control character")
     split = decoded.rfind("\n\n")
     if split < 0 or not decoded.endswith("\n"):
@@ -351,38 +367,72 @@ def _distinct_witnesses(witnesses: Iterable[WitnessKey]) -> dict[tuple[str, byte
     return {(w.name, w.key_id): w for w in witnesses}
 
 
+def _log_keys(log: LogKey | Sequence[LogKey]) -> tuple[LogKey, ...]:
+    """One log's keys: at least one, every one a :class:`LogKey` with the same name."""
+    keys = (log,) if isinstance(log, LogKey) else tuple(log)
+    if not keys or not all(isinstance(key, LogKey) for key in keys):
+        raise UsageError("the log is a LogKey or a non-empty sequence of LogKeys")
+    if len({key.name for key in keys}) != 1:
+        raise UsageError("the keys of one log all have the log's name")
+    return tuple(dict.fromkeys(keys))
+
+
 def verify_checkpoint(
     data: bytes,
     *,
-    log: LogKey,
+    log: LogKey | Sequence[LogKey],
     witnesses: Sequence[WitnessKey] = (),
     threshold: int = 0,
     limits: CheckpointLimits = DEFAULT_LIMITS,
 ) -> VerifiedCheckpoint:
     """Verify a signed checkpoint of ``log`` and at least ``threshold`` distinct witnesses.
 
+    ``log`` is the log's key, or several keys of the one log (a rotated
+    signing key): a signature line is checked with the key of its key id, and
+    one of them must have signed.
+
     Raises (LOG-6 to LOG-10): ``malformed`` / ``limit-exceeded`` for the format,
     ``binding-mismatch`` if the origin is not the log's name, ``bad-signature``
     if a signature by a known key fails, ``unknown-key`` if the log did not
     sign, ``below-threshold`` if too few distinct witness keys cosigned.
     """
+    _check_threshold(threshold, witnesses)
+    verified, count = _verify_counting(data, _log_keys(log), witnesses, limits)
+    if count < threshold:
+        raise BelowThreshold(f"{count} of the {threshold} witness cosignatures required")
+    return verified
+
+
+def _check_threshold(threshold: int, witnesses: Sequence[WitnessKey]) -> None:
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
         raise UsageError("the threshold is a non-negative integer")
     known = _distinct_witnesses(witnesses)
     if threshold > len({w.public_key for w in known.values()}):
         raise UsageError("the threshold exceeds the number of distinct witness keys")
+
+
+def _verify_counting(
+    data: bytes,
+    logs: tuple[LogKey, ...],
+    witnesses: Sequence[WitnessKey],
+    limits: CheckpointLimits,
+) -> tuple[VerifiedCheckpoint, int]:
+    """The checkpoint verified by a key of the log, and how many distinct witness keys cosigned."""
+    known = _distinct_witnesses(witnesses)
+    log_keys = {(key.name, key.key_id): key for key in logs}
+    name = logs[0].name
     note = parse_note(data, limits)
     checkpoint = Checkpoint.parse(note.text, limits)
-    if checkpoint.origin != log.name:
+    if checkpoint.origin != name:
         raise BindingMismatch("the checkpoint's origin is not the log's name")
     log_signed = False
     cosigned: dict[str, int] = {}
     cosigning_keys: set[SigningPublicKey] = set()
     for sig in note.signatures:
-        if (sig.name, sig.key_id) == (log.name, log.key_id):
+        if (sig.name, sig.key_id) in log_keys:
             if len(sig.signature) != _ED25519_BYTES:
                 raise BadSignature("the log's signature has the wrong length")
-            log.public_key.verify(note.text, sig.signature)
+            log_keys[sig.name, sig.key_id].public_key.verify(note.text, sig.signature)
             log_signed = True
         elif (sig.name, sig.key_id) in known:
             witness = known[sig.name, sig.key_id]
@@ -396,42 +446,95 @@ def verify_checkpoint(
             cosigning_keys.add(witness.public_key)
     if not log_signed:
         raise UnknownKey("the checkpoint has no signature by the log's key")
-    if len(cosigning_keys) < threshold:
-        raise BelowThreshold(
-            f"{len(cosigning_keys)} of the {threshold} witness cosignatures required"
-        )
-    return VerifiedCheckpoint._create(checkpoint, data, cosigned)
+    return VerifiedCheckpoint._create(checkpoint, data, cosigned), len(cosigning_keys)
+
+
+_ForkKey = tuple[int, bytes, int, bytes]  # held size and root, offered size and root
 
 
 class LogView:
-    """A client's view of one log: the latest verified checkpoint, and evidence of forks.
+    """A client's view of one log: the checkpoints it holds, and evidence of forks (LOG-12).
 
-    A client persists :attr:`latest` (its ``data``) and passes it back as
-    ``latest`` when it restarts (LOG-12).
+    :attr:`observed` is the largest checkpoint verified by the log's key and
+    proven consistent with every one observed before; every checkpoint
+    offered later must be consistent with it, larger or smaller.
+    :attr:`latest` is the largest that also had ``threshold`` witness
+    cosignatures; it only moves forward, is never above :attr:`observed`,
+    and is the checkpoint held for witness purposes.  With a threshold of 0
+    they are one checkpoint.
+
+    ``log`` is the log's key, or its keys valid now (a rotated signing key):
+    offered checkpoints must verify with one of them.  ``held_keys`` are
+    further keys of the log (keys listed for it, no longer current) that
+    verify only the checkpoints passed in as ``latest`` and ``observed``.
+    A client persists both (their ``data``) and passes them back when it
+    restarts; a held checkpoint that verifies with none of the keys raises
+    (:class:`~ncb_relay.errors.UnknownKey`), the view is never silently empty.
+
+    :attr:`forks` keeps at most :attr:`MAX_FORKS` contradictions, each
+    (held size and root, offered size and root) once: the first, and every
+    one of two roots for one size (it proves a fork on its own), even when
+    full; others are dropped when full.
     """
 
-    __slots__ = ("_forks", "_latest", "limits", "log", "threshold", "witnesses")
+    MAX_FORKS: ClassVar[int] = 64
+
+    __slots__ = (
+        "_forks",
+        "_latest",
+        "_observed",
+        "held_keys",
+        "limits",
+        "logs",
+        "threshold",
+        "witnesses",
+    )
 
     def __init__(
         self,
-        log: LogKey,
+        log: LogKey | Sequence[LogKey],
         *,
         witnesses: Sequence[WitnessKey] = (),
         threshold: int = 0,
         latest: bytes | None = None,
+        observed: bytes | None = None,
+        held_keys: Sequence[LogKey] = (),
         limits: CheckpointLimits = DEFAULT_LIMITS,
     ) -> None:
-        self.log = log
+        self.logs = _log_keys(log)
+        self.held_keys = _log_keys((*self.logs, *held_keys))
         self.witnesses = tuple(witnesses)
         self.threshold = threshold
         self.limits = limits
-        self._forks: list[LogFork] = []
-        self._latest = None if latest is None else self._verify(latest)
+        self._forks: dict[_ForkKey, LogFork] = {}  # in the order seen
+        self._latest = None if latest is None else self._verify_held(latest, threshold)
+        self._observed = self._latest if observed is None else self._verify_held(observed, 0)
+        if self._latest is not None and self._observed is not None:
+            below = self._observed.size < self._latest.size
+            if below or (
+                self._observed.size == self._latest.size
+                and self._observed.root != self._latest.root
+            ):
+                raise UsageError("the checkpoint observed must extend the latest one")
+
+    @property
+    def log(self) -> LogKey:
+        """The log's newest key (the first of :attr:`logs`)."""
+        return self.logs[0]
+
+    def _verify_held(self, data: bytes, threshold: int) -> VerifiedCheckpoint:
+        return verify_checkpoint(
+            data,
+            log=self.held_keys,
+            witnesses=self.witnesses,
+            threshold=threshold,
+            limits=self.limits,
+        )
 
     def _verify(self, data: bytes) -> VerifiedCheckpoint:
         return verify_checkpoint(
             data,
-            log=self.log,
+            log=self.logs,
             witnesses=self.witnesses,
             threshold=self.threshold,
             limits=self.limits,
@@ -439,38 +542,81 @@ class LogView:
 
     @property
     def latest(self) -> VerifiedCheckpoint | None:
+        """The largest checkpoint held with the witness cosignatures required."""
         return self._latest
 
     @property
+    def observed(self) -> VerifiedCheckpoint | None:
+        """The largest checkpoint verified by the log's key and proven consistent."""
+        return self._observed
+
+    @property
     def forks(self) -> tuple[LogFork, ...]:
-        """Every contradiction seen, each with both signed checkpoints (LOG-13)."""
-        return tuple(self._forks)
+        """The contradictions kept, each with both signed checkpoints (LOG-13), oldest first."""
+        return tuple(self._forks.values())
 
     def _fork(self, reason: str, offered: VerifiedCheckpoint, proof: Sequence[bytes]) -> LogFork:
-        assert self._latest is not None
+        held = self._observed
+        assert held is not None
         error = LogFork(
             f"the log {self.log.name} forked: {reason}",
-            held=self._latest.data,
+            held=held.data,
             offered=offered.data,
             reason=reason,
             proof=tuple(proof),
         )
-        self._forks.append(error)
+        self._keep(error, (held.size, held.root, offered.size, offered.root))
         return error
 
+    def _keep(self, fork: LogFork, key: _ForkKey) -> None:
+        """Keep ``fork`` as evidence, once, within :attr:`MAX_FORKS` (see the class)."""
+        if key in self._forks:
+            return
+        if len(self._forks) >= self.MAX_FORKS:
+            if key[0] != key[2]:
+                return  # not a fork on its own: the evidence kept is enough
+            # make room by the newest fork that is not the first and proves nothing alone
+            spare = [k for k in list(self._forks)[1:] if k[0] != k[2]]
+            if not spare:
+                return
+            del self._forks[spare[-1]]
+        self._forks[key] = fork
+
+    def _witnessed(self, offered: VerifiedCheckpoint, enough: bool) -> None:
+        """Make ``offered`` (consistent with the one observed) the latest if it is witnessed
+        and larger, or of the same size with more cosignatures."""
+        latest = self._latest
+        if not enough:
+            return
+        if (
+            latest is None
+            or offered.size > latest.size
+            or (offered.size == latest.size and len(offered.cosigned) > len(latest.cosigned))
+        ):
+            self._latest = latest = offered
+        observed = self._observed
+        if observed is not None and observed.size == latest.size:
+            self._observed = latest  # the same tree head, witnessed
+
     def update(self, data: bytes, proof: Sequence[bytes] = ()) -> VerifiedCheckpoint:
-        """Verify ``data`` and, if it extends the latest checkpoint by ``proof``, make it latest.
+        """Verify ``data`` and, if it extends the checkpoint observed by ``proof``, hold it.
+
+        The forward-only form, for a client that only asks for newer
+        checkpoints: the note must meet the witness threshold, ``proof`` runs
+        from the size observed to the offered one, and a smaller checkpoint is
+        always refused as a fork.  :meth:`check` is the general form, which
+        accepts a smaller checkpoint with a proof to the one observed.
 
         Returns the latest checkpoint after the update.  Raises what
         :func:`verify_checkpoint` raises for a bad note (nothing is recorded),
         and :class:`LogFork` for a validly signed checkpoint that contradicts the
-        one held: smaller, the same size with another root, or not proven
-        consistent.  The held checkpoint stays the latest.
+        one observed: smaller, the same size with another root, or not proven
+        consistent.  The checkpoints held do not change then.
         """
         offered = self._verify(data)
-        held = self._latest
+        held = self._observed
         if held is None:
-            self._latest = offered
+            self._latest = self._observed = offered
             return offered
         if offered.size < held.size:
             raise self._fork("a smaller tree than the one held", offered, proof)
@@ -479,12 +625,59 @@ class LogView:
                 raise self._fork("two roots for the same size", offered, proof)
             if proof:
                 raise InvalidProof("a checkpoint of the same size needs an empty proof")
-            if len(offered.cosigned) > len(held.cosigned):
-                self._latest = held = offered  # the same tree head, with more cosignatures
-            return held
+            self._witnessed(offered, True)
+            assert self._latest is not None
+            return self._latest
         try:
             merkle.verify_consistency(held.size, offered.size, held.root, offered.root, proof)
         except InvalidProof as exc:
             raise self._fork("no valid consistency proof", offered, proof) from exc
-        self._latest = offered
+        self._latest = self._observed = offered
+        return offered
+
+    def check(self, data: bytes, proof: Sequence[bytes] = ()) -> VerifiedCheckpoint:
+        """Verify ``data`` by the log's key and check it against the checkpoint observed.
+
+        This is LOG-12 and LOG-13 for a checkpoint of any size, such as the one a
+        relay returns with a receipt.  The note must verify by a current key of
+        the log (witness cosignatures are verified and counted, but no
+        threshold applies here), then, with the checkpoint observed:
+
+        - larger: ``proof`` is the consistency proof from the size observed to
+          the offered one; the offered checkpoint becomes the one observed;
+        - the same size: the roots must be equal and ``proof`` empty;
+        - smaller: ``proof`` is the consistency proof from the offered size to
+          the one observed.
+
+        With nothing observed, the offered checkpoint becomes the one observed.
+        A checkpoint consistent with the one observed is consistent with the
+        latest too (both are in the tree observed); it becomes the latest if it
+        has the view's witness threshold and is larger (or of the same size
+        with more cosignatures).  Returns the offered checkpoint, verified and
+        consistent.  Raises what :func:`verify_checkpoint` raises for a bad
+        note, :class:`InvalidProof` for a non-empty proof with a checkpoint of
+        the size observed (nothing is recorded), and :class:`LogFork` (kept in
+        :attr:`forks`) for two roots of one size or a missing or invalid proof.
+        """
+        if isinstance(proof, (bytes, str)) or not isinstance(proof, Sequence):
+            raise UsageError("the proof is a sequence of hashes")
+        offered, count = _verify_counting(data, self.logs, self.witnesses, self.limits)
+        enough = count >= self.threshold
+        held = self._observed
+        if held is None:
+            self._observed = offered
+        elif offered.size == held.size:
+            if offered.root != held.root:
+                raise self._fork("two roots for the same size", offered, proof)
+            if proof:
+                raise InvalidProof("a checkpoint of the same size needs an empty proof")
+        else:
+            older, newer = (offered, held) if offered.size < held.size else (held, offered)
+            try:
+                merkle.verify_consistency(older.size, newer.size, older.root, newer.root, proof)
+            except InvalidProof as exc:
+                raise self._fork("no valid consistency proof", offered, proof) from exc
+            if newer is offered:
+                self._observed = offered
+        self._witnessed(offered, enough)
         return offered

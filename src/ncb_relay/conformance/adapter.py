@@ -72,6 +72,7 @@ from ..messages import (
     verify_forward,
 )
 from ..messages.message import check_context
+from ..receipt import log_origin, verify_receipt
 
 __all__ = ["Adapter", "main", "typed", "untyped"]
 
@@ -194,6 +195,8 @@ class Adapter:
             "verify-consistency": self.verify_consistency,
             "verify-checkpoint": self.verify_checkpoint,
             "follow-log": self.follow_log,
+            "check-log": self.check_log,
+            "verify-receipt": self.verify_receipt,
             "verify-anchors": self.verify_anchors,
             "verify-directory": self.verify_directory,
             "look-up-key": self.look_up_key,
@@ -518,15 +521,18 @@ class Adapter:
         )
         return {"valid": True}
 
-    def verify_checkpoint(self, request: JSON) -> JSON:
-        witnesses = [
+    @staticmethod
+    def witness_keys(request: JSON) -> list[WitnessKey]:
+        return [
             WitnessKey(w["name"], SigningPublicKey(bytes.fromhex(w["publicKey"])))
             for w in request.get("witnesses", [])
         ]
+
+    def verify_checkpoint(self, request: JSON) -> JSON:
         verified = verify_checkpoint(
             bytes.fromhex(request["note"]),
             log=self.log_key(request),
-            witnesses=witnesses,
+            witnesses=self.witness_keys(request),
             threshold=request.get("threshold", 0),
         )
         return {
@@ -548,11 +554,51 @@ class Adapter:
                 outcome["error"] = self.error_code(exc)
             outcome["latestSize"] = None if view.latest is None else view.latest.size
             steps.append(outcome)
-        forks = [
+        return {"steps": steps, "forks": self._forks(view)}
+
+    @staticmethod
+    def _forks(view: LogView) -> list[JSON]:
+        return [
             {"held": f.held.hex(), "offered": f.offered.hex(), "reason": f.reason}
             for f in view.forks
         ]
-        return {"steps": steps, "forks": forks}
+
+    def check_log(self, request: JSON) -> JSON:
+        view = LogView(
+            self.log_key(request),
+            witnesses=self.witness_keys(request),
+            threshold=request.get("threshold", 0),
+        )
+        steps: list[JSON] = []
+        for step in request["steps"]:
+            outcome: JSON = {}
+            try:
+                view.check(bytes.fromhex(step["note"]), self._hashes(step["proof"]))
+            except NcbRelayError as exc:
+                outcome["error"] = self.error_code(exc)
+            outcome["latestSize"] = None if view.latest is None else view.latest.size
+            steps.append(outcome)
+        return {"steps": steps, "forks": self._forks(view)}
+
+    def verify_receipt(self, request: JSON) -> JSON:
+        relay_id = request["relay"]["id"]
+        relay_key = SigningPublicKey(bytes.fromhex(request["relay"]["publicKey"]))
+        verified = verify_receipt(
+            bytes.fromhex(request["receipt"]),
+            bytes.fromhex(request["checkpoint"]),
+            self._hashes(request["inclusion"]),
+            relay_id=relay_id,
+            relay_key=relay_key,
+            log=LogKey(log_origin(relay_id), relay_key),  # LOG-20
+            message_id=bytes.fromhex(request["messageId"]),
+            message_hash=bytes.fromhex(request["messageHash"]),
+        )
+        return {
+            "relay": verified.receipt.relay,
+            "logIndex": verified.receipt.log_index,
+            "acceptedAt": verified.receipt.accepted_at,
+            "checkpointSize": verified.checkpoint.size,
+        }
 
     # -- the directory and its trust anchors (spec/directory.md) -------------------
 
