@@ -36,6 +36,7 @@ T0 = NOW  # the genesis directory's issue time
 SCHEDULE = EncryptionKeySchedule()
 BUREAUS = ("KR.ncb-seoul", "MA.ncb-rabat", "FR.ncb-paris")
 COORDINATOR = "XP.interpol-gs"
+RELAY = "XP.relay-lyon"  # listed with role relay: its signing key signs its log (spec/log.md)
 
 
 def signing_key(label: str) -> SigningKeyPair:
@@ -105,14 +106,17 @@ def entry_for(m: Member, since: int, role: Role = "bureau") -> PrincipalEntry:
     )
 
 
+def _role(principal: str) -> Role:
+    return (
+        "coordinator" if principal == COORDINATOR else "relay" if principal == RELAY else "bureau"
+    )
+
+
 def genesis(
-    principals: Sequence[str] = (*BUREAUS, COORDINATOR), *, issued: int = T0
+    principals: Sequence[str] = (*BUREAUS, COORDINATOR, RELAY), *, issued: int = T0
 ) -> tuple[DirectoryDocument, dict[str, Member]]:
     members = {p: member(p) for p in principals}
-    entries = [
-        entry_for(m, issued, "coordinator" if p == COORDINATOR else "bureau")
-        for p, m in members.items()
-    ]
+    entries = [entry_for(m, issued, _role(p)) for p, m in members.items()]
     return new_directory(anchor=ANCHOR.hash, issued=issued, entries=entries), members
 
 

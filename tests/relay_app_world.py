@@ -14,12 +14,18 @@ from starlette.applications import Starlette
 
 from fixtures import NOW, seeded_rng, world
 from ncb_relay import KeyDirectory, NonceCache, PrivateIdentity, SealedEnvelope, seal, sign_request
+from ncb_relay.checkpoint import LogKey
+from ncb_relay.identity import SigningKeyPair
+from ncb_relay.receipt import log_origin
 from ncb_relay.relay.app import create_app
 from ncb_relay.relay.app_settings import AppSettings
 from ncb_relay.relay.context import RelayContext
+from ncb_relay.relay.log_signing import checkpoint_signer
 from ncb_relay.relay.sqlite_store import SqliteMailboxStore, open_sqlite_store
 
 RELAY = "XP.relay-lyon"
+RELAY_KEY = SigningKeyPair(seeded_rng(b"relay signing key")(32))
+RELAY_LOG = LogKey(log_origin(RELAY), RELAY_KEY.public_key)
 SEOUL, RABAT, GS, PARIS, TOKYO = (
     "KR.ncb-seoul",
     "MA.ncb-rabat",
@@ -136,7 +142,8 @@ async def relay_world(
     clock = Clock(now)
     current = directory or static
     tmp_path.mkdir(parents=True, exist_ok=True)
-    async with open_sqlite_store(tmp_path / "relay.db") as store:
+    signer = checkpoint_signer(RELAY_LOG.name, RELAY_KEY)
+    async with open_sqlite_store(tmp_path / "relay.db", checkpoint_signer=signer) as store:
         app = create_app(
             relay_id=RELAY,
             directory=lambda: current,
@@ -144,6 +151,7 @@ async def relay_world(
             clock=clock,
             settings=settings,
             nonces=NonceCache(since=None),
+            signer=RELAY_KEY,
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:

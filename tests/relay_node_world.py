@@ -19,15 +19,19 @@ from typing import Any
 import httpx
 import trio
 
-from directory_world import ANCHOR_FILE, T0, genesis, signed
+from directory_world import ANCHOR_FILE, T0, genesis, member, signed
 from fixtures import seeded_rng
 from ncb_relay import PrivateIdentity, SealedEnvelope, seal, sign_request
+from ncb_relay.admin_keystores import KDF_PROFILES
 from ncb_relay.envelope import DEFAULT_TTL
+from ncb_relay.keyring import HeldEncryptionKey, Keyring
+from ncb_relay.keystore import write_keystore
 from ncb_relay.relay.config import RelayConfig, config_from_mapping
 from ncb_relay.relay.launch import RunningRelay, run_relay
 from ncb_relay.request_auth import DEFAULT_REQUEST_SKEW
 
 RELAY = "XP.relay-lyon"
+RELAY_SIGNER = member(RELAY).signer  # the relay's key, as the genesis directory lists it
 SEOUL, RABAT, PARIS = "KR.ncb-seoul", "MA.ncb-rabat", "FR.ncb-paris"
 START = T0 + 60  # the node's clock when it starts
 GUARD = 20.0  # seconds; a guard against hangs, never an expectation
@@ -57,6 +61,21 @@ def node_config(tmp_path: Path, **sections: Mapping[str, Any]) -> RelayConfig:
         },
         base=tmp_path,
     )
+
+
+RELAY_PASSPHRASE = "relay keystore passphrase (tests only)"
+
+
+def write_relay_keystore(path: Path) -> dict[str, str]:
+    """The relay's keystore at ``path`` (the cheapest KDF the reader accepts).
+
+    Returns the environment a relay process needs to unlock it.
+    """
+    relay = member(RELAY)
+    held = [HeldEncryptionKey(key, T0 - 60, T0 + 90 * 86400) for key in relay.encryption]
+    keyring = Keyring(RELAY, relay.signer, held)
+    write_keystore(path, keyring, RELAY_PASSPHRASE, kdf=KDF_PROFILES["interactive"], overwrite=True)
+    return {"NCB_RELAY_PASSPHRASE": RELAY_PASSPHRASE}
 
 
 def bureaus() -> dict[str, PrivateIdentity]:
@@ -147,7 +166,11 @@ async def running_node(config: RelayConfig, clock: Clock | None = None) -> Async
         async with trio.open_nursery() as nursery:
             running: RunningRelay = await nursery.start(
                 lambda task_status: run_relay(
-                    config, clock=clock, task_status=task_status, shutdown_trigger=stop.wait
+                    config,
+                    clock=clock,
+                    task_status=task_status,
+                    shutdown_trigger=stop.wait,
+                    signer=RELAY_SIGNER,
                 )
             )
             clock.now += DEFAULT_REQUEST_SKEW  # past the restart window of AUTH-12

@@ -109,7 +109,7 @@ def test_a_directory_signed_by_a_threshold_verifies() -> None:
     assert not verified.in_grace
     shown = verified.to_json()
     assert shown["signedBy"] == [k.hex() for k in verified.signer_ids]
-    assert "principals=4" in repr(verified)
+    assert "principals=5" in repr(verified)
     with pytest.raises(UsageError):
         VerifiedDirectory()  # type: ignore[call-arg]
     with pytest.raises(UsageError):

@@ -42,12 +42,15 @@ async def test_submit_fetch_acknowledge_round_trip(tmp_path: Path) -> None:
         sealed = w.seal(SEOUL, RABAT, GS)
         response = await w.submit(SEOUL, sealed.data)
         assert response.status_code == 202
-        assert response.json() == {
+        answer = response.json()
+        assert {k: answer[k] for k in ("sender", "messageId", "messageHash", "acceptedAt")} == {
             "sender": SEOUL,
             "messageId": sealed.message_id.hex(),
             "messageHash": sealed.message_hash.hex(),
             "acceptedAt": NOW,
         }
+        assert answer["logIndex"] == 0
+        assert set(answer) >= {"receipt", "checkpoint", "inclusion"}
         for who in (RABAT, GS):
             fetched = await w.fetch(who)
             assert fetched.status_code == 200

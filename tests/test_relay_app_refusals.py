@@ -23,7 +23,7 @@ from ncb_relay.errors import StorageError
 from ncb_relay.lifecycle import next_version, suspend
 from ncb_relay.relay.app import create_app
 from ncb_relay.relay.app_settings import AppSettings
-from ncb_relay.relay.storage import Acceptance, Batch, Purge, Quota, Submission
+from ncb_relay.relay.storage import Acceptance, Batch, LogEntry, Purge, Quota, Submission
 from relay_app_world import (
     ENVELOPE,
     GS,
@@ -279,7 +279,12 @@ async def test_bad_fetch_queries_and_acknowledgements(tmp_path: Path) -> None:
 async def test_the_relays_own_failures_are_503_without_detail(tmp_path: Path) -> None:
     class BrokenStore:
         async def accept(
-            self, submission: Submission, *, now: int, quota: Quota | None = None
+            self,
+            submission: Submission,
+            *,
+            now: int,
+            quota: Quota | None = None,
+            known: int | None = None,
         ) -> Acceptance:
             raise StorageError("disk I/O error at /var/lib/secret/relay.db")
 
@@ -300,6 +305,33 @@ async def test_the_relays_own_failures_are_503_without_detail(tmp_path: Path) ->
         async def queue_depths(self) -> Mapping[str, int]:
             raise StorageError("closed")
 
+        async def log_size(self) -> int:
+            raise StorageError("closed")
+
+        async def log_checkpoint(self, *, cosigned: int = 0) -> bytes | None:
+            raise StorageError("closed")
+
+        async def log_checkpoint_note(self, size: int) -> bytes | None:
+            raise StorageError("closed")
+
+        async def log_checkpoints(self, *, after: int, limit: int) -> Sequence[bytes]:
+            raise StorageError("closed")
+
+        async def log_inclusion(self, index: int, size: int) -> Sequence[bytes]:
+            raise StorageError("closed")
+
+        async def log_consistency(self, old: int, new: int) -> Sequence[bytes]:
+            raise StorageError("closed")
+
+        async def log_entries(self, *, start: int, limit: int) -> Sequence[LogEntry]:
+            raise StorageError("closed")
+
+        async def log_directory(self, digest: bytes) -> int:
+            raise StorageError("closed")
+
+        async def log_add_cosignature(self, size: int, witness: str, line: bytes) -> None:
+            raise StorageError("closed")
+
     async with relay_world(tmp_path) as w:
         app = create_app(
             relay_id=RELAY,
@@ -317,6 +349,8 @@ async def test_the_relays_own_failures_are_503_without_detail(tmp_path: Path) ->
                 await w.fetch(RABAT),
                 await w.ack(RABAT, b"\x00" * 32),
                 await client.get("/v1/ready"),
+                await client.get("/v1/log/checkpoint"),
+                await client.get("/v1/log/entries"),
             ):
                 assert response.status_code == 503
                 assert problem(response)["code"] == "storage"

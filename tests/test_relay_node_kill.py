@@ -12,6 +12,7 @@ submitted is.  Waits are bounded by generous guards; nothing here measures time.
 from __future__ import annotations
 
 import base64
+import os
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import trio
 
 from directory_world import ANCHOR_FILE, genesis, signed
 from ncb_relay.request_auth import DEFAULT_REQUEST_SKEW
-from relay_node_world import PARIS, RABAT, RELAY, SEOUL, START, Bureaus
+from relay_node_world import PARIS, RABAT, RELAY, SEOUL, START, Bureaus, write_relay_keystore
 
 CHILD = Path(__file__).with_name("relay_node_child.py")
 GUARD = 60.0  # seconds; a guard against hangs, never an expectation
@@ -70,6 +71,7 @@ async def child_relay(config: Path, log: Path) -> AsyncIterator[tuple[trio.Proce
             [sys.executable, str(CHILD), str(config), str(START)],
             stdout=subprocess.PIPE,
             stderr=stderr,
+            env={**os.environ, **write_relay_keystore(config.parent / "relay.keystore")},
         )
     try:
         assert process.stdout is not None

@@ -50,7 +50,8 @@ async def test_a_bureau_over_its_quota_gets_429_and_nothing_is_stored(tmp_path: 
         assert await w.snapshot() == before == {RABAT: 2, PARIS: 2}
         again = await w.submit(SEOUL, first.data)  # dedupe comes before the quota
         assert again.status_code == 202
-        assert again.content == accepted.content
+        record = ("sender", "messageId", "messageHash", "acceptedAt", "logIndex", "receipt")
+        assert {k: again.json()[k] for k in record} == {k: accepted.json()[k] for k in record}
         other = w.seal(PARIS, RABAT)
         assert (await w.submit(PARIS, other.data)).status_code == 202  # its own quota
         # held until every recipient has acknowledged

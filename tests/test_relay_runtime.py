@@ -19,7 +19,7 @@ import h2.events
 import pytest
 import trio
 
-from directory_world import ANCHOR_FILE, ROOTS, T0, genesis, signed
+from directory_world import ANCHOR_FILE, RELAY, ROOTS, T0, genesis, member, signed
 from ncb_relay.cli import main
 from ncb_relay.errors import ProtocolError
 from ncb_relay.relay.config import RelayConfig, config_from_mapping
@@ -350,6 +350,7 @@ async def test_run_relay_serves_the_relay_app_behind_the_limits_and_stops(tmp_pa
                     clock=lambda: T0 + 60,
                     task_status=task_status,
                     shutdown_trigger=stop.wait,
+                    signer=member(RELAY).signer,
                 )
             )
             address = running.api

@@ -85,6 +85,21 @@ def set_up_relay(base: Path, *, anchor_issued: str, issued: str, now: int) -> Pa
     )
     for i in (1, 2):
         _run("sign", base / "anchor.signed", "--keystore", base / f"root{i}.keys", *secret)
+    relay = base / "relay"
+    _run(
+        "relay",
+        "init",
+        "--dir",
+        relay,
+        "--relay-id",
+        "XP.relay-lyon",
+        "--now",
+        str(now),
+        *secret,
+        *cheap,
+    )
+    keystore = relay / "relay.keystore"
+    _run("keys", "export", "--keystore", keystore, "--out", base / "relay.json", *secret)
     _run(
         "directory",
         "init",
@@ -108,15 +123,21 @@ def set_up_relay(base: Path, *, anchor_issued: str, issued: str, now: int) -> Pa
         *cheap,
     )
     _run("keys", "export", "--keystore", base / "seoul.keys", "--out", base / "seoul.json", *secret)
-    _run(
-        "directory",
-        "add",
-        base / "directory.signed",
-        "--identity",
-        base / "seoul.json",
-        "--name",
-        "NCB Seoul",
-    )
+    for identity, name, role in (
+        ("seoul", "NCB Seoul", "bureau"),
+        ("relay", "Relay Lyon", "relay"),
+    ):
+        _run(
+            "directory",
+            "add",
+            base / "directory.signed",
+            "--identity",
+            base / f"{identity}.json",
+            "--name",
+            name,
+            "--role",
+            role,
+        )
     for i in (1, 2):
         _run(
             "sign",
@@ -127,19 +148,6 @@ def set_up_relay(base: Path, *, anchor_issued: str, issued: str, now: int) -> Pa
             base / "anchor.signed",
             *secret,
         )
-    relay = base / "relay"
-    _run(
-        "relay",
-        "init",
-        "--dir",
-        relay,
-        "--relay-id",
-        "XP.relay-lyon",
-        "--now",
-        str(now),
-        *secret,
-        *cheap,
-    )
     shutil.copy(base / "anchor.signed", relay / "anchor.signed")
     shutil.copy(base / "directory.signed", relay / "directory.signed")
     return relay / "relay.toml"
@@ -151,6 +159,7 @@ async def test_the_readme_steps_give_a_relay_that_is_healthy_and_ready(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(PASS_ENV, "a setup passphrase")
+    monkeypatch.setenv("NCB_RELAY_PASSPHRASE", "a setup passphrase")  # the relay's keystore
     config_path = set_up_relay(tmp_path, anchor_issued=T_ANCHOR, issued=T1, now=T1_EPOCH)
     monkeypatch.setenv("NCB_RELAY_LISTEN__PORT", "0")
     config = load_config(config_path)
@@ -205,6 +214,7 @@ def test_ncb_relay_serve_runs_from_the_starter_config_and_stops_on_sigterm(
     # `serve` reads the real clock: the directory is issued an hour ago
     issued = int(time.time()) - 3600
     monkeypatch.setenv(PASS_ENV, "a setup passphrase")
+    monkeypatch.setenv("NCB_RELAY_PASSPHRASE", "a setup passphrase")  # the relay's keystore
     config_path = set_up_relay(
         tmp_path, anchor_issued=_iso(issued - 3600), issued=_iso(issued), now=issued
     )

@@ -29,6 +29,7 @@ from ncb_relay import seal, verify_routing
 from ncb_relay.errors import LimitExceeded, Replay, StorageError, UsageError
 from ncb_relay.relay import sqlite_store
 from ncb_relay.relay.group_commit import Job
+from ncb_relay.relay.sqlite_log import SqliteLog
 from ncb_relay.relay.sqlite_schema import APPLICATION_ID, MIGRATIONS, open_database
 from ncb_relay.relay.sqlite_store import open_sqlite_store
 from ncb_relay.relay.storage import (
@@ -36,6 +37,7 @@ from ncb_relay.relay.storage import (
     Acceptance,
     Batch,
     Delivery,
+    LogEntry,
     MailboxStore,
     Purge,
     Quota,
@@ -43,6 +45,7 @@ from ncb_relay.relay.storage import (
     Submission,
 )
 from ncb_relay.relay.storage_conformance import (
+    CHECKPOINT_SIGNER,
     STORAGE_CHECKS,
     T0,
     check_storage_backend,
@@ -58,7 +61,9 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 def sqlite_factory(directory: Path) -> StoreFactory:
-    return lambda name: open_sqlite_store(directory / f"{name}.db")
+    return lambda name: open_sqlite_store(
+        directory / f"{name}.db", checkpoint_signer=CHECKPOINT_SIGNER
+    )
 
 
 async def drain(store: MailboxStore, mailbox: str, now: int = T0) -> list[Delivery]:
@@ -95,9 +100,14 @@ class Delegate:
         self.inner = inner
 
     async def accept(
-        self, submission: Submission, *, now: int, quota: Quota | None = None
+        self,
+        submission: Submission,
+        *,
+        now: int,
+        quota: Quota | None = None,
+        known: int | None = None,
     ) -> Acceptance:
-        return await self.inner.accept(submission, now=now, quota=quota)
+        return await self.inner.accept(submission, now=now, quota=quota, known=known)
 
     async def fetch(
         self, mailbox: str, *, after: int = 0, limit: int, lease: int, now: int
@@ -116,17 +126,75 @@ class Delegate:
     async def queue_depths(self) -> Mapping[str, int]:
         return await self.inner.queue_depths()
 
+    async def log_size(self) -> int:
+        return await self.inner.log_size()
+
+    async def log_checkpoint(self, *, cosigned: int = 0) -> bytes | None:
+        return await self.inner.log_checkpoint(cosigned=cosigned)
+
+    async def log_checkpoint_note(self, size: int) -> bytes | None:
+        return await self.inner.log_checkpoint_note(size)
+
+    async def log_checkpoints(self, *, after: int, limit: int) -> Sequence[bytes]:
+        return await self.inner.log_checkpoints(after=after, limit=limit)
+
+    async def log_inclusion(self, index: int, size: int) -> Sequence[bytes]:
+        return await self.inner.log_inclusion(index, size)
+
+    async def log_consistency(self, old: int, new: int) -> Sequence[bytes]:
+        return await self.inner.log_consistency(old, new)
+
+    async def log_entries(self, *, start: int, limit: int) -> Sequence[LogEntry]:
+        return await self.inner.log_entries(start=start, limit=limit)
+
+    async def log_directory(self, digest: bytes) -> int:
+        return await self.inner.log_directory(digest)
+
+    async def log_add_cosignature(self, size: int, witness: str, line: bytes) -> None:
+        await self.inner.log_add_cosignature(size, witness, line)
+
 
 class FreshRecordForDuplicates(Delegate):
     async def accept(
-        self, submission: Submission, *, now: int, quota: Quota | None = None
+        self,
+        submission: Submission,
+        *,
+        now: int,
+        quota: Quota | None = None,
+        known: int | None = None,
     ) -> Acceptance:
         return replace(await self.inner.accept(submission, now=now, quota=quota), accepted_at=now)
 
 
+class ProvesTheWrongLeaf(Delegate):
+    async def accept(
+        self,
+        submission: Submission,
+        *,
+        now: int,
+        quota: Quota | None = None,
+        known: int | None = None,
+    ) -> Acceptance:
+        acceptance = await self.inner.accept(submission, now=now, quota=quota)
+        if not acceptance.log_index:
+            return acceptance
+        proof = await self.inner.log_inclusion(0, await self.inner.log_size())
+        return replace(acceptance, inclusion=tuple(proof))
+
+
+class LosesTheLogOnRestart(Delegate):
+    async def log_checkpoint(self, *, cosigned: int = 0) -> bytes | None:
+        return None
+
+
 class IgnoresQuotas(Delegate):
     async def accept(
-        self, submission: Submission, *, now: int, quota: Quota | None = None
+        self,
+        submission: Submission,
+        *,
+        now: int,
+        quota: Quota | None = None,
+        known: int | None = None,
     ) -> Acceptance:
         return await self.inner.accept(submission, now=now)
 
@@ -135,7 +203,12 @@ class ChecksTheMailboxQuotaApart(Delegate):
     """Checks the mailbox cap, then accepts in another step: concurrent calls overshoot."""
 
     async def accept(
-        self, submission: Submission, *, now: int, quota: Quota | None = None
+        self,
+        submission: Submission,
+        *,
+        now: int,
+        quota: Quota | None = None,
+        known: int | None = None,
     ) -> Acceptance:
         if quota is not None and quota.mailbox_messages is not None:
             for mailbox in submission.recipients:
@@ -147,7 +220,12 @@ class ChecksTheMailboxQuotaApart(Delegate):
 
 class CountsExpiredMessages(Delegate):
     async def accept(
-        self, submission: Submission, *, now: int, quota: Quota | None = None
+        self,
+        submission: Submission,
+        *,
+        now: int,
+        quota: Quota | None = None,
+        known: int | None = None,
     ) -> Acceptance:
         return await self.inner.accept(submission, now=min(now, T0), quota=quota)
 
@@ -183,7 +261,9 @@ class HandsOutExpired(Delegate):
 def mutant_factory(directory: Path, mutant: type[Delegate]) -> StoreFactory:
     @asynccontextmanager
     async def open_mutant(name: str) -> AsyncIterator[MailboxStore]:
-        async with open_sqlite_store(directory / f"{name}.db") as store:
+        async with open_sqlite_store(
+            directory / f"{name}.db", checkpoint_signer=CHECKPOINT_SIGNER
+        ) as store:
             yield mutant(store)
 
     return open_mutant
@@ -203,6 +283,8 @@ def mutant_factory(directory: Path, mutant: type[Delegate]) -> StoreFactory:
         (IgnoresQuotas, "check_mailbox_quota"),
         (ChecksTheMailboxQuotaApart, "check_concurrent_accepts_never_overshoot_a_quota"),
         (CountsExpiredMessages, "check_expired_messages_do_not_count"),
+        (ProvesTheWrongLeaf, "check_log_appends_what_is_accepted"),
+        (LosesTheLogOnRestart, "check_log_survives_restart"),
     ],
     ids=lambda value: getattr(value, "__name__", str(value)),
 )
@@ -395,7 +477,7 @@ async def test_a_file_that_is_not_a_store_is_refused(
 @pytest.mark.parametrize("option", ["max_batch", "max_batch_bytes", "max_pending"])
 async def test_bad_store_options_are_refused(option: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError):
-        async with open_sqlite_store(tmp_path / "store.db", **{option: 0}):
+        async with open_sqlite_store(tmp_path / "store.db", **{option: 0}):  # type: ignore[arg-type]
             pass
     assert not (tmp_path / "store.db").exists()
 
@@ -428,7 +510,7 @@ async def test_concurrent_accepts_share_transactions(tmp_path: Path) -> None:
     ("options", "largest"), [({"max_batch": 4}, 4), ({"max_batch_bytes": 1}, 1)]
 )
 async def test_a_batch_is_bounded(options: dict[str, int], largest: int, tmp_path: Path) -> None:
-    async with open_sqlite_store(tmp_path / "store.db", **options) as store:
+    async with open_sqlite_store(tmp_path / "store.db", **options) as store:  # type: ignore[arg-type]
         await _accept_concurrently(store, 50)
         statistics = store.statistics()
         assert await store.queue_depth(LYON) == 50
@@ -540,26 +622,29 @@ def _workload(path: Path, stored: int) -> tuple[int, int]:
     whatever ``stored`` is.
     """
     connection = open_database(path)
+    log = SqliteLog(connection, None)
     long_lived = T0 + 10**6
     connection.execute("BEGIN")
     for n in range(stored):
-        sqlite_store.accept(connection, make_submission(SEOUL, (LYON,), n), T0)
-        sqlite_store.accept(connection, make_submission(LYON, (RABAT,), n, expires=long_lived), T0)
+        sqlite_store.accept(connection, log, make_submission(SEOUL, (LYON,), n), T0)
+        sqlite_store.accept(
+            connection, log, make_submission(LYON, (RABAT,), n, expires=long_lived), T0
+        )
         acknowledged = make_submission(SEOUL, (RABAT,), n, expires=long_lived)
-        sqlite_store.accept(connection, acknowledged, T0)
+        sqlite_store.accept(connection, log, acknowledged, T0)
         sqlite_store.acknowledge(connection, RABAT, [acknowledged.message_id])
     while sqlite_store.fetch(
         connection, RABAT, after=0, limit=MAX_FETCH, lease=10**5, now=T0
     ).deliveries:
         pass  # every one of them leased for long
     for n in range(3):  # handed out, lease runs out at T0 + 10
-        sqlite_store.accept(connection, make_submission(RABAT, (RABAT,), n), T0)
+        sqlite_store.accept(connection, log, make_submission(RABAT, (RABAT,), n), T0)
     sqlite_store.fetch(connection, RABAT, after=0, limit=3, lease=10, now=T0)
     for n in range(3, 8):  # never handed out
-        sqlite_store.accept(connection, make_submission(RABAT, (RABAT,), n), T0)
+        sqlite_store.accept(connection, log, make_submission(RABAT, (RABAT,), n), T0)
     for n in range(5):  # expire at T0 + 50
         sqlite_store.accept(
-            connection, make_submission(SEOUL, (LYON,), 10**6 + n, expires=T0 + 50), T0
+            connection, log, make_submission(SEOUL, (LYON,), 10**6 + n, expires=T0 + 50), T0
         )
     connection.execute("COMMIT")
     cursor = max(
@@ -598,6 +683,7 @@ def test_fetch_and_purge_do_not_slow_down_as_messages_pile_up(tmp_path: Path) ->
 @pytest.mark.anyio
 async def test_a_failing_statement_fails_only_its_own_job(tmp_path: Path) -> None:
     connection = open_database(tmp_path / "store.db")
+    log = SqliteLog(connection, CHECKPOINT_SIGNER)
     message = make_submission(SEOUL, (RABAT,), 1)
     jobs = [
         Job(
@@ -607,10 +693,10 @@ async def test_a_failing_statement_fails_only_its_own_job(tmp_path: Path) -> Non
             ),
             0,
         ),
-        Job(partial(sqlite_store.accept, connection, message, T0), 1),
-        Job(partial(sqlite_store.accept, connection, replace(message, data=b"x"), T0), 1),
+        Job(partial(sqlite_store.accept, connection, log, message, T0), 1),
+        Job(partial(sqlite_store.accept, connection, log, replace(message, data=b"x"), T0), 1),
     ]
-    sqlite_store.execute_batch(connection, jobs)
+    sqlite_store.execute_batch(connection, log, jobs)
     depth = sqlite_store.queue_depth(connection, RABAT)
     connection.close()
     assert isinstance(jobs[0].error, StorageError)
@@ -628,15 +714,21 @@ async def test_a_full_disk_fails_the_batch_and_the_store_goes_on(tmp_path: Path)
     connection.execute(f"PRAGMA max_page_count = {pages + 2}")
     big = replace(make_submission(SEOUL, (RABAT,), 1), data=bytes(64 * 1024))
     small = make_submission(SEOUL, (RABAT,), 2)
-    failed = [Job(partial(sqlite_store.accept, connection, big, T0), 1) for _ in range(1)]
-    failed.append(Job(partial(sqlite_store.accept, connection, small, T0), 1))
-    sqlite_store.execute_batch(connection, failed)
+    log = SqliteLog(connection, CHECKPOINT_SIGNER)
+    failed = [Job(partial(sqlite_store.accept, connection, log, big, T0), 1) for _ in range(1)]
+    failed.append(Job(partial(sqlite_store.accept, connection, log, small, T0), 1))
+    sqlite_store.execute_batch(connection, log, failed)
     assert all(isinstance(job.error, StorageError) for job in failed)
     assert not connection.in_transaction
-    retried = [Job(partial(sqlite_store.accept, connection, small, T0), 1)]
-    sqlite_store.execute_batch(connection, retried)
+    assert (log.size, log.signed_size()) == (0, -1)  # the log forgot the failed appends
+    retried = [Job(partial(sqlite_store.accept, connection, log, small, T0), 1)]
+    sqlite_store.execute_batch(connection, log, retried)
     assert retried[0].error is None
     assert sqlite_store.queue_depth(connection, RABAT) == 1
+    assert isinstance(retried[0].result, Acceptance)
+    assert retried[0].result.log_index == 0
+    assert (log.size, log.signed_size()) == (1, 1)
+    assert SqliteLog(connection, CHECKPOINT_SIGNER).latest() == retried[0].result.checkpoint
     connection.close()
 
 
@@ -713,9 +805,11 @@ async def test_a_bug_in_a_job_fails_its_batch_and_leaves_no_transaction_open(
 ) -> None:
     connection = open_database(tmp_path / "store.db")
     message = make_submission(SEOUL, (RABAT,), 1)
-    broken = [Job(partial(sqlite_store.accept, connection, message, T0), 1), Job(dict, 0)]
+    log = SqliteLog(connection, CHECKPOINT_SIGNER)
+    broken = [Job(partial(sqlite_store.accept, connection, log, message, T0), 1), Job(dict, 0)]
     broken.append(Job(lambda: 1 / 0, 0))
-    sqlite_store.execute_batch(connection, broken)
+    sqlite_store.execute_batch(connection, log, broken)
+    assert log.size == 0
     assert all(isinstance(job.error, StorageError) for job in broken)
     assert isinstance(broken[2].error.__cause__, ZeroDivisionError)  # type: ignore[union-attr]
     assert not connection.in_transaction

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import NcbRelayError
-from ..identity import check_principal_id
+from ..identity import Signer, check_principal_id
 from ..request_auth import NonceCache, RequestVerifier
 from .app_settings import AppSettings
 from .context import DirectoryProvider, RelayContext
@@ -106,6 +106,7 @@ def relay_context(
     settings: AppSettings | None = None,
     nonces: NonceCache | None = None,
     metrics: RelayMetrics | None = None,
+    signer: Signer | None = None,
 ) -> RelayContext:
     """Everything one relay application shares; see :func:`create_app`."""
     settings = settings or AppSettings()
@@ -128,6 +129,8 @@ def relay_context(
         signals=MailboxSignals(max_waiters=settings.max_long_polls),
         rates=RateLimiter(per_second=settings.rate_per_second, burst=settings.rate_burst),
         metrics=metrics or RelayMetrics(),
+        signer=signer,
+        log_reads=RateLimiter(per_second=settings.log_read_rate, burst=settings.log_read_burst),
     )
 
 
@@ -140,6 +143,7 @@ def create_app(
     settings: AppSettings | None = None,
     nonces: NonceCache | None = None,
     metrics: RelayMetrics | None = None,
+    signer: Signer | None = None,
 ) -> Starlette:
     """The relay's ASGI app for ``relay_id``.
 
@@ -161,6 +165,7 @@ def create_app(
         settings=settings,
         nonces=nonces,
         metrics=metrics,
+        signer=signer,
     )
     routes = [Route(e.path, _guarded(e, ctx), methods=[e.method], name=e.name) for e in ENDPOINTS]
     for route, endpoint in zip(routes, ENDPOINTS, strict=True):

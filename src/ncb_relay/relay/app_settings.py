@@ -38,6 +38,8 @@ class AppSettings:
     max_long_polls: int = 4  # concurrent waiting fetches per bureau
     rate_per_second: int = 50  # authenticated requests per bureau, sustained
     rate_burst: int = 200  # and in a burst
+    log_read_rate: int = 200  # public log reads per second, all clients together (API-21)
+    log_read_burst: int = 2000  # and in a burst (an audit pages through the log)
     sender_max_messages: int = 10_000  # messages one bureau holds awaiting delivery (API-22)
     sender_max_bytes: int = 1024**3  # and their envelope bytes
     mailbox_max_messages: int = 100_000  # copies waiting in one mailbox; 0: no cap (API-23)
@@ -58,6 +60,8 @@ class AppSettings:
         _check("max_long_polls", self.max_long_polls, 1, 1000)
         _check("rate_per_second", self.rate_per_second, 1, 1_000_000)
         _check("rate_burst", self.rate_burst, 1, 10_000_000)
+        _check("log_read_rate", self.log_read_rate, 1, 1_000_000)
+        _check("log_read_burst", self.log_read_burst, 1, 10_000_000)
         _check("sender_max_messages", self.sender_max_messages, 1, 10**9)
         _check("sender_max_bytes", self.sender_max_bytes, self.max_envelope_bytes, 2**50)
         _check("mailbox_max_messages", self.mailbox_max_messages, 0, 10**9)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..directory import KeyDirectory
+from ..identity import Signer
 from ..request_auth import RequestVerifier
 from .app_settings import AppSettings
 from .mailbox_signals import MailboxSignals
@@ -30,6 +31,9 @@ class RelayContext:
     signals: MailboxSignals
     rates: RateLimiter
     metrics: RelayMetrics
+    signer: Signer | None = None  # the relay's directory signing key: receipts (LOG-14)
+    log_reads: RateLimiter | None = None  # public log reads, all clients together (API-21)
+    directory_leaves: dict[bytes, int] = field(default_factory=dict)  # version hash -> leaf
 
     def current_directory(self) -> KeyDirectory:
         """The current directory, handed to the request verifier as well (its live view)."""

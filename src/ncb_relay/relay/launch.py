@@ -2,7 +2,12 @@
 
 Theory of operation.  :func:`run_relay` verifies the directory file against the
 configured trust anchors (refusing to start on an expired, forged or
-unanchored directory), opens the mailbox store, builds the application with
+unanchored directory), unlocks the relay's keystore (passphrase from the
+environment variable the configuration names) and checks that its signing key
+is the one the directory lists for the relay (role ``relay``): that key signs
+the log's checkpoints and every acceptance's receipt, and bureaus verify them
+with the directory's copy.  It opens the mailbox store, logs the directory
+version (LOG-1), builds the application with
 :func:`ncb_relay.relay.app.create_app` and serves it with
 :func:`ncb_relay.relay.runtime.serve`; in the same task group it serves
 the Prometheus metrics (:func:`ncb_relay.relay.metrics.metrics_app`) on the
@@ -21,6 +26,7 @@ once, at start; a new directory version takes effect at the next start.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,12 +40,17 @@ import anyio.abc
 
 from ..anchor import AnchorChain
 from ..errors import NcbRelayError, UsageError
+from ..identity import Signer
+from ..keystore import read_keystore
+from ..log_keys import relay_log_key
+from ..receipt import log_origin
 from ..request_auth import NonceCache
 from ..signatures import ANCHOR_KIND, DIRECTORY_KIND
 from ..verified_directory import VerifiedDirectory, verify_directory
 from .app import create_app
 from .app_settings import AppSettings
 from .config import RelayConfig
+from .log_signing import checkpoint_signer
 from .logs import fields
 from .metrics import RelayMetrics, metrics_app
 from .runtime import ListeningAddress, serve
@@ -48,6 +59,8 @@ from .storage import MailboxStore
 
 __all__ = [
     "RunningRelay",
+    "check_relay_key",
+    "load_relay_key",
     "load_trusted_directory",
     "purge_expired_messages",
     "purge_once",
@@ -97,6 +110,28 @@ def load_trusted_directory(config: RelayConfig, *, now: int) -> VerifiedDirector
     with _about(config.directory):
         data = _read(config.directory, DIRECTORY_KIND.outer_limits.max_bytes)
         return verify_directory(data, anchors=chain, now=now)
+
+
+def load_relay_key(config: RelayConfig) -> Signer:
+    """The relay's signing key, from its keystore (passphrase from ``passphrase_env``)."""
+    passphrase = os.environ.get(config.passphrase_env)
+    if not passphrase:
+        raise UsageError(f"set {config.passphrase_env} to the passphrase of the relay's keystore")
+    with _about(config.keystore):
+        keyring = read_keystore(config.keystore, passphrase)
+        if keyring.principal != config.relay_id:
+            raise UsageError(f"this keystore holds the keys of {keyring.principal}")
+    return keyring.signing
+
+
+def check_relay_key(directory: VerifiedDirectory, relay_id: str, signer: Signer, now: int) -> None:
+    """Refuse to start unless ``signer`` is the signing key the directory lists for the relay."""
+    with _about(Path("the directory")):
+        listed = relay_log_key(directory, relay_id, now).public_key
+    if listed != signer.public_key:
+        raise UsageError(
+            f"the relay's key is not the signing key the directory lists for {relay_id}"
+        )
 
 
 def app_settings(config: RelayConfig) -> AppSettings:
@@ -156,8 +191,13 @@ async def run_relay(
     clock: Callable[[], int] = _wall_clock,
     task_status: anyio.abc.TaskStatus[RunningRelay] = anyio.TASK_STATUS_IGNORED,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    signer: Signer | None = None,
 ) -> None:
     """Run the relay node of ``config`` until ``shutdown_trigger`` returns (or cancellation).
+
+    ``signer`` is the relay's signing key; by default it is read from the
+    configured keystore (:func:`load_relay_key`).  Either way it must be the key
+    the directory lists for the relay.
 
     In one task group: the bureaus' API, the operator's metrics listener when
     ``metrics.port`` is set, and the purge of expired messages.  When the
@@ -165,13 +205,18 @@ async def run_relay(
     listeners stop gracefully, and the store closes last.
     """
     directory = load_trusted_directory(config, now=clock())
+    if signer is None:
+        signer = load_relay_key(config)
+    check_relay_key(directory, config.relay_id, signer, clock())
     metrics = RelayMetrics()
     metrics_listen = config.metrics.listen(config.listen)
     settings = app_settings(config)
     # AUTH-12: a relay on a store it creates now never accepted a request, so it has no
     # restart window; on an existing store it refuses requests dated before now + skew.
     new_store = not config.database.exists()
-    async with open_sqlite_store(config.database) as store:
+    signs = checkpoint_signer(log_origin(config.relay_id), signer)
+    async with open_sqlite_store(config.database, checkpoint_signer=signs) as store:
+        await store.log_directory(directory.hash)  # every version it serves is in its log
         app = create_app(
             relay_id=config.relay_id,
             directory=lambda: directory,
@@ -185,6 +230,7 @@ async def run_relay(
                 max_entries=settings.max_nonces,
                 max_per_principal=settings.max_nonces_per_bureau,
             ),
+            signer=signer,
         )
         stopping = anyio.Event()
         async with anyio.create_task_group() as servers:

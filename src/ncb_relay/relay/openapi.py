@@ -12,6 +12,11 @@ __all__ = ["SCHEMAS", "openapi_document"]
 
 _HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 
+
+def _ref_inline(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",
@@ -31,6 +36,52 @@ SCHEMAS: dict[str, Any] = {
             "messageId": _HEX64,
             "messageHash": _HEX64,
             "acceptedAt": {"type": "integer"},
+            "logIndex": {"type": "integer", "minimum": 0},
+            "receipt": {"type": "string", "contentEncoding": "base64url"},
+            "checkpoint": {"type": "string", "description": "signed note (spec/log.md)"},
+            "inclusion": {"type": "array", "items": _HEX64, "maxItems": 63},
+            "consistency": _ref_inline("ConsistencyProof"),
+        },
+    },
+    "ConsistencyProof": {
+        "type": "object",
+        "required": ["from", "to", "proof"],
+        "properties": {
+            "from": {"type": "integer", "minimum": 0},
+            "to": {"type": "integer", "minimum": 0},
+            "proof": {"type": "array", "items": _HEX64, "maxItems": 64},
+        },
+    },
+    "InclusionProof": {
+        "type": "object",
+        "required": ["index", "size", "proof"],
+        "properties": {
+            "index": {"type": "integer", "minimum": 0},
+            "size": {"type": "integer", "minimum": 1},
+            "proof": {"type": "array", "items": _HEX64, "maxItems": 63},
+        },
+    },
+    "Checkpoints": {
+        "type": "object",
+        "required": ["checkpoints"],
+        "properties": {"checkpoints": {"type": "array", "items": {"type": "string"}}},
+    },
+    "Entries": {
+        "type": "object",
+        "required": ["entries"],
+        "properties": {
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "kind", "hash"],
+                    "properties": {
+                        "index": {"type": "integer", "minimum": 0},
+                        "kind": {"enum": ["envelope", "directory"]},
+                        "hash": _HEX64,
+                    },
+                },
+            }
         },
     },
     "Delivery": {

@@ -47,6 +47,7 @@ TITLES: Mapping[str, str] = {
     "unknown-key": "Unknown principal or key",
     "binding-mismatch": "Names and keys do not agree",
     "bad-signature": "Signature does not verify",
+    "below-threshold": "Too few valid signatures",
     "replay": "Already seen",
     "stale": "Too old",
     "future-dated": "Dated in the future",

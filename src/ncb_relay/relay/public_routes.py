@@ -30,10 +30,17 @@ async def get_directory(request: Request, ctx: RelayContext) -> Response:
     directory = ctx.directory()
     if not isinstance(directory, VerifiedDirectory):
         raise Problem(404, "not-found")
+    index = ctx.directory_leaves.get(directory.hash)
+    if index is None:  # logged at start: a look-up, once per version
+        index = ctx.directory_leaves[directory.hash] = await ctx.store.log_directory(directory.hash)
     return Response(
         directory.data,
         media_type=DIRECTORY_MEDIA_TYPE,
-        headers={"ETag": f'"{directory.hash.hex()}"', "Cache-Control": "no-cache"},
+        headers={
+            "ETag": f'"{directory.hash.hex()}"',
+            "Cache-Control": "no-cache",
+            "NCBR-Log-Index": str(index),
+        },
     )
 
 

@@ -14,6 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .context import RelayContext
+from .log_routes import (
+    CHECKPOINT_MEDIA_TYPE,
+    get_checkpoint,
+    get_checkpoints,
+    get_consistency,
+    get_entries,
+    get_inclusion,
+    post_cosignature,
+)
 from .mailbox_routes import acknowledge_messages, fetch_mailbox
 from .public_routes import DIRECTORY_MEDIA_TYPE, get_directory, health, readiness
 from .submission import ENVELOPE_MEDIA_TYPE, submit_envelope
@@ -80,6 +89,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         request_media=ENVELOPE_MEDIA_TYPE,
         response_schema="Acceptance",
+        query=(QueryParameter("known", "size of the checkpoint the bureau holds (API-30)", 0),),
     ),
     Endpoint(
         "fetch",
@@ -123,6 +133,92 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         public=True,
         responses={200: "the signed directory bytes", 404: "no signed directory"},
         response_media=DIRECTORY_MEDIA_TYPE,
+    ),
+    Endpoint(
+        "log-checkpoint",
+        "GET",
+        f"{API_PREFIX}/log/checkpoint",
+        get_checkpoint,
+        "The latest signed checkpoint of the relay's log, with its cosignatures",
+        public=True,
+        responses={200: "the signed note", 400: "bad query", 404: "no checkpoint yet"},
+        response_media=CHECKPOINT_MEDIA_TYPE,
+        query=(QueryParameter("cosigned", "at least this many cosignatures", 0, 31),),
+    ),
+    Endpoint(
+        "log-checkpoints",
+        "GET",
+        f"{API_PREFIX}/log/checkpoints",
+        get_checkpoints,
+        "Signed checkpoints larger than a size, smallest first",
+        public=True,
+        responses={200: "a page of signed notes", 400: "bad query"},
+        response_schema="Checkpoints",
+        query=(
+            QueryParameter("after", "only checkpoints of larger sizes (default 0)", 0),
+            QueryParameter("limit", "most checkpoints to return (default 100)", 1, 1000),
+        ),
+    ),
+    Endpoint(
+        "log-inclusion",
+        "GET",
+        f"{API_PREFIX}/log/inclusion",
+        get_inclusion,
+        "The inclusion proof of a leaf in the tree of a size",
+        public=True,
+        responses={200: "the proof", 400: "bad query, or a size beyond the log"},
+        response_schema="InclusionProof",
+        query=(
+            QueryParameter("index", "the leaf", 0),
+            QueryParameter("size", "the tree size", 1),
+        ),
+    ),
+    Endpoint(
+        "log-consistency",
+        "GET",
+        f"{API_PREFIX}/log/consistency",
+        get_consistency,
+        "The consistency proof between two sizes of the log",
+        public=True,
+        responses={200: "the proof", 400: "bad query, or a size beyond the log"},
+        response_schema="ConsistencyProof",
+        query=(
+            QueryParameter("from", "the old size", 0),
+            QueryParameter("to", "the new size", 0),
+        ),
+    ),
+    Endpoint(
+        "log-entries",
+        "GET",
+        f"{API_PREFIX}/log/entries",
+        get_entries,
+        "The log's entries from an index, with their kinds",
+        public=True,
+        responses={200: "a page of entries", 400: "bad query"},
+        response_schema="Entries",
+        query=(
+            QueryParameter("start", "the first index (default 0)", 0),
+            QueryParameter("limit", "most entries to return (default 1000)", 1, 1000),
+        ),
+    ),
+    Endpoint(
+        "log-cosignature",
+        "POST",
+        f"{API_PREFIX}/log/cosignature",
+        post_cosignature,
+        "A witness's cosignature of a checkpoint this relay signed",
+        public=False,
+        responses={
+            204: "kept",
+            400: "not a signed note",
+            403: "the caller holds no valid signing key",
+            413: "body too large",
+            415: "not text/plain",
+            422: "not a checkpoint this relay signed, or a cosignature that does not verify",
+            **_AUTH,
+        },
+        request_media="text/plain",
+        response_media=None,
     ),
     Endpoint(
         "health",

@@ -31,6 +31,11 @@ transaction: ``messages.size`` (the envelope's bytes), ``mailboxes.waiting``
 (the copies in the mailbox) and ``senders`` (per sender, the messages whose
 bytes are still held, i.e. not yet acknowledged by every recipient nor
 purged, and their total size).
+
+Version 3 adds the Merkle log (spec/log.md; :mod:`ncb_relay.relay.sqlite_log`):
+``log_entries``, ``log_nodes``, ``log_checkpoints`` and ``log_cosignatures``,
+and ``messages.log_index``, the leaf of each message accepted since (messages
+accepted before the upgrade have none).
 """
 
 from __future__ import annotations
@@ -103,6 +108,35 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """INSERT INTO senders (sender, messages, bytes)
             SELECT sender, count(*), sum(size) FROM messages WHERE data IS NOT NULL
             GROUP BY sender""",
+    ),
+    # 3: the Merkle log (LOG-1): entries, perfect subtree roots, signed checkpoints and the
+    # witness cosignatures collected for them; each message's leaf index
+    (
+        """CREATE TABLE log_entries (
+            idx INTEGER PRIMARY KEY,
+            kind INTEGER NOT NULL,
+            entry BLOB NOT NULL
+        )""",
+        "CREATE INDEX log_directories ON log_entries (entry) WHERE kind = 1",
+        """CREATE TABLE log_nodes (
+            level INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY (level, idx)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE log_checkpoints (
+            size INTEGER PRIMARY KEY,
+            note BLOB NOT NULL,
+            cosigned INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX log_checkpoints_cosigned ON log_checkpoints (cosigned, size)",
+        """CREATE TABLE log_cosignatures (
+            size INTEGER NOT NULL REFERENCES log_checkpoints (size),
+            witness TEXT NOT NULL,
+            line BLOB NOT NULL,
+            PRIMARY KEY (size, witness)
+        ) WITHOUT ROWID""",
+        "ALTER TABLE messages ADD COLUMN log_index INTEGER",
     ),
 )
 

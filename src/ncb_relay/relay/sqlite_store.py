@@ -46,19 +46,26 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from functools import partial
 
 import anyio
 
 from ..errors import LimitExceeded, NcbRelayError, Replay, StorageError, UsageError
+from ..merkle import MAX_TREE_SIZE
 from .group_commit import CommitStatistics, GroupCommitter, Job, fail_all
+from .sqlite_log import MAX_COSIGNATURES, CheckpointSigner, SqliteLog
 from .sqlite_schema import open_database, translate
 from .storage import (
+    DIRECTORY_ENTRY,
+    ENVELOPE_ENTRY,
     MAX_FETCH,
     MAX_PURGE,
     Acceptance,
     Batch,
+    Consistency,
     Delivery,
+    LogEntry,
     Purge,
     Quota,
     Submission,
@@ -72,11 +79,14 @@ from .storage import (
 
 __all__ = ["SqliteMailboxStore", "execute_batch", "open_sqlite_store"]
 
-DEDUPE = "SELECT sender, message_hash, data_digest, accepted_at FROM messages WHERE message_id = ?"
+DEDUPE = (
+    "SELECT sender, message_hash, data_digest, accepted_at, log_index"
+    " FROM messages WHERE message_id = ?"
+)
 INSERT_MESSAGE = (
     "INSERT INTO messages"
-    " (message_id, sender, message_hash, data_digest, expires, accepted_at, data, size)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " (message_id, sender, message_hash, data_digest, expires, accepted_at, data, size, log_index)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 NEXT_POSITION = (
     "INSERT INTO mailboxes (mailbox, last_position, waiting) VALUES (?, 1, 1)"
@@ -137,6 +147,11 @@ QUEUE_DEPTH = "SELECT count(*) FROM deliveries WHERE mailbox = ?"
 QUEUE_DEPTHS = "SELECT mailbox, count(*) FROM deliveries GROUP BY mailbox"
 
 
+def _check_count(name: str, value: object, low: int, high: int) -> None:
+    if type(value) is not int or not low <= value <= high:
+        raise UsageError(f"{name} must be an int between {low} and {high}")
+
+
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
 
@@ -159,20 +174,29 @@ def _over_quota(connection: sqlite3.Connection, submission: Submission, quota: Q
 
 
 def accept(
-    connection: sqlite3.Connection, submission: Submission, now: int, quota: Quota | None = None
+    connection: sqlite3.Connection,
+    log: SqliteLog,
+    submission: Submission,
+    now: int,
+    quota: Quota | None = None,
+    *,
+    known: int | None = None,
 ) -> Acceptance | None:
-    """Store ``submission``; ``None`` if ``quota`` refuses it (only a purge is kept then)."""
+    """Store ``submission`` and log it; ``None`` if ``quota`` refuses it (only a purge is kept)."""
     found = connection.execute(DEDUPE, (submission.message_id,)).fetchone()
     digest = _digest(submission.data)
     if found is not None:
-        sender, message_hash, data_digest, accepted_at = found
+        sender, message_hash, data_digest, accepted_at, log_index = found
         if sender == submission.sender and data_digest == digest:
-            return Acceptance(sender, submission.message_id, message_hash, accepted_at)
+            return Acceptance(
+                sender, submission.message_id, message_hash, accepted_at, log_index, known=known
+            )
         raise Replay("this message id is already held for another message")
     if quota is not None and _over_quota(connection, submission, quota):
         purge_expired(connection, now, MAX_PURGE)  # expired messages do not count
         if _over_quota(connection, submission, quota):
             return None
+    log_index = log.append(ENVELOPE_ENTRY, submission.message_hash)
     cursor = connection.execute(
         INSERT_MESSAGE,
         (
@@ -184,6 +208,7 @@ def accept(
             now,
             submission.data,
             len(submission.data),
+            log_index,
         ),
     )
     connection.execute(HOLD, (submission.sender, len(submission.data)))
@@ -191,7 +216,14 @@ def accept(
     for mailbox in submission.recipients:
         (position,) = connection.execute(NEXT_POSITION, (mailbox,)).fetchone()
         connection.execute(INSERT_DELIVERY, (mailbox, position, message, submission.expires))
-    return Acceptance(submission.sender, submission.message_id, submission.message_hash, now)
+    return Acceptance(
+        submission.sender,
+        submission.message_id,
+        submission.message_hash,
+        now,
+        log_index,
+        known=known,
+    )
 
 
 def fetch(
@@ -249,28 +281,54 @@ def queue_depths(connection: sqlite3.Connection) -> dict[str, int]:
     return {mailbox: int(count) for mailbox, count in connection.execute(QUEUE_DEPTHS)}
 
 
-def execute_batch(connection: sqlite3.Connection, batch: Sequence[Job]) -> None:
-    """Run ``batch`` in one transaction, each job in a savepoint; commit once."""
+def _with_evidence(log: SqliteLog, batch: Sequence[Job], sealed: tuple[int, bytes]) -> None:
+    """Give every acceptance in ``batch`` the checkpoint ``sealed`` and its inclusion proof."""
+    size, note = sealed
+    for job in batch:
+        acceptance = job.result
+        index = acceptance.log_index if isinstance(acceptance, Acceptance) else None
+        if isinstance(acceptance, Acceptance) and index is not None and index < size:
+            proof = tuple(log.inclusion(index, size))
+            consistency = None
+            if acceptance.known is not None and acceptance.known <= log.size:
+                old, new = sorted((acceptance.known, size))
+                consistency = Consistency(old, new, tuple(log.consistency(old, new)))
+            job.result = replace(
+                acceptance, checkpoint=note, inclusion=proof, consistency=consistency
+            )
+
+
+def execute_batch(connection: sqlite3.Connection, log: SqliteLog, batch: Sequence[Job]) -> None:
+    """Run ``batch`` in one transaction, each job in a savepoint; sign the log; commit once."""
     try:
         connection.execute("BEGIN IMMEDIATE")
         for job in batch:
             connection.execute("SAVEPOINT job")
+            mark = log.mark()
             try:
                 job.result = job.operation()
             except NcbRelayError as exc:
                 job.error = exc
                 connection.execute("ROLLBACK TO job")
+                log.reset(mark)
             except sqlite3.Error as exc:
                 job.error = StorageError(f"the store failed: {exc}")
                 job.error.__cause__ = exc
                 connection.execute("ROLLBACK TO job")
+                log.reset(mark)
             connection.execute("RELEASE job")
+        sealed = log.seal()
+        if sealed is not None:
+            _with_evidence(log, batch, sealed)
         connection.execute("COMMIT")
     except Exception as exc:  # sqlite3.Error outside a job, or a bug: never leave it open
         if connection.in_transaction:
             with suppress(sqlite3.Error):  # the failure above is the news; this adds nothing
                 connection.execute("ROLLBACK")
+        log.rolled_back()
         fail_all(batch, f"the transaction failed: {exc}", exc)
+    else:
+        log.committed()
 
 
 class SqliteMailboxStore:
@@ -279,8 +337,11 @@ class SqliteMailboxStore:
     Made by :func:`open_sqlite_store`, which owns its writer task and connection.
     """
 
-    def __init__(self, connection: sqlite3.Connection, committer: GroupCommitter) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, log: SqliteLog, committer: GroupCommitter
+    ) -> None:
         self._connection = connection
+        self._log = log
         self._committer = committer
 
     def statistics(self) -> CommitStatistics:
@@ -288,13 +349,22 @@ class SqliteMailboxStore:
         return self._committer.statistics()
 
     async def accept(
-        self, submission: Submission, *, now: int, quota: Quota | None = None
+        self,
+        submission: Submission,
+        *,
+        now: int,
+        quota: Quota | None = None,
+        known: int | None = None,
     ) -> Acceptance:
         if not isinstance(submission, Submission):
             raise UsageError("accept takes a Submission")
         check_now(now)
         check_quota(quota)
-        operation = partial(accept, self._connection, submission, now, quota)
+        if known is not None:
+            _check_count("known", known, 0, MAX_TREE_SIZE)
+        operation = partial(
+            accept, self._connection, self._log, submission, now, quota, known=known
+        )
         acceptance: Acceptance | None = await self._committer.submit(
             operation, size=len(submission.data)
         )
@@ -328,6 +398,53 @@ class SqliteMailboxStore:
     async def queue_depths(self) -> Mapping[str, int]:
         return await self._committer.submit(partial(queue_depths, self._connection))
 
+    async def log_size(self) -> int:
+        return await self._committer.submit(lambda: self._log.size)
+
+    async def log_checkpoint(self, *, cosigned: int = 0) -> bytes | None:
+        _check_count("cosigned", cosigned, 0, MAX_COSIGNATURES)
+        return await self._committer.submit(partial(self._log.latest, cosigned))
+
+    async def log_checkpoint_note(self, size: int) -> bytes | None:
+        _check_count("size", size, 0, MAX_TREE_SIZE)
+        return await self._committer.submit(partial(self._log.checkpoint_note, size))
+
+    async def log_checkpoints(self, *, after: int, limit: int) -> Sequence[bytes]:
+        _check_count("after", after, 0, MAX_TREE_SIZE)
+        _check_count("limit", limit, 1, MAX_FETCH)
+        return await self._committer.submit(partial(self._log.checkpoints, after, limit))
+
+    async def log_inclusion(self, index: int, size: int) -> Sequence[bytes]:
+        _check_count("index", index, 0, MAX_TREE_SIZE)
+        _check_count("size", size, 1, MAX_TREE_SIZE)
+        return await self._committer.submit(partial(self._log.inclusion, index, size))
+
+    async def log_consistency(self, old: int, new: int) -> Sequence[bytes]:
+        _check_count("old", old, 0, MAX_TREE_SIZE)
+        _check_count("new", new, 0, MAX_TREE_SIZE)
+        return await self._committer.submit(partial(self._log.consistency, old, new))
+
+    async def log_entries(self, *, start: int, limit: int) -> Sequence[LogEntry]:
+        _check_count("start", start, 0, MAX_TREE_SIZE)
+        _check_count("limit", limit, 1, MAX_FETCH)
+        return await self._committer.submit(partial(self._log.entries, start, limit))
+
+    async def log_directory(self, digest: bytes) -> int:
+        if not isinstance(digest, bytes) or len(digest) != 32:
+            raise UsageError("a directory version's hash is 32 bytes")
+
+        def operation() -> int:
+            found = self._log.find_directory(digest)
+            return self._log.append(DIRECTORY_ENTRY, digest) if found is None else found
+
+        return await self._committer.submit(operation)
+
+    async def log_add_cosignature(self, size: int, witness: str, line: bytes) -> None:
+        _check_count("size", size, 1, MAX_TREE_SIZE)
+        if not isinstance(witness, str) or not witness or not isinstance(line, bytes):
+            raise UsageError("a cosignature is a witness name and a signature line")
+        await self._committer.submit(partial(self._log.add_cosignature, size, witness, line))
+
 
 @asynccontextmanager
 async def open_sqlite_store(
@@ -337,8 +454,13 @@ async def open_sqlite_store(
     max_batch_bytes: int = 32 * 1024 * 1024,
     max_pending: int = 4096,
     busy_timeout_ms: int = 5000,
+    checkpoint_signer: CheckpointSigner | None = None,
 ) -> AsyncIterator[SqliteMailboxStore]:
     """Open the store at ``path`` (created and migrated if needed) for the block.
+
+    ``checkpoint_signer`` signs the log's checkpoints, one per transaction that
+    appended to it; without one the log still grows but no checkpoint is
+    signed and acceptances carry no evidence.
 
     ``max_batch`` and ``max_batch_bytes`` bound one transaction (a batch stops
     growing once it holds either); ``max_pending`` bounds the jobs waiting for
@@ -357,8 +479,12 @@ async def open_sqlite_store(
     opener = partial(open_database, path, busy_timeout_ms=busy_timeout_ms)
     connection = await anyio.to_thread.run_sync(opener, limiter=limiter)
     try:
+        with translate("cannot read the store's log"):
+            log = await anyio.to_thread.run_sync(
+                partial(SqliteLog, connection, checkpoint_signer), limiter=limiter
+            )
         committer = GroupCommitter(
-            partial(execute_batch, connection),
+            partial(execute_batch, connection, log),
             limiter=limiter,
             max_jobs=max_batch,
             max_bytes=max_batch_bytes,
@@ -368,7 +494,7 @@ async def open_sqlite_store(
         async with anyio.create_task_group() as tasks:
             await tasks.start(committer.run)
             try:
-                yield SqliteMailboxStore(connection, committer)
+                yield SqliteMailboxStore(connection, log, committer)
             except Exception as exc:  # re-raised below as itself, not in an exception group
                 failure = exc
             finally:

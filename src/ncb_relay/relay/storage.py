@@ -72,11 +72,16 @@ from ..identity import check_principal_id
 from ..primitives import HASH_BYTES
 
 __all__ = [
+    "DIRECTORY_ENTRY",
+    "ENVELOPE_ENTRY",
+    "KIND_NAMES",
     "MAX_FETCH",
     "MAX_PURGE",
     "Acceptance",
     "Batch",
+    "Consistency",
     "Delivery",
+    "LogEntry",
     "MailboxStore",
     "Purge",
     "Quota",
@@ -204,13 +209,53 @@ def check_quota(quota: object) -> Quota | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Consistency:
+    """A consistency proof between two sizes of the log, ``old <= new`` (LOG-4)."""
+
+    old: int
+    new: int
+    proof: tuple[bytes, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Acceptance:
-    """The store's record that it durably holds a message (returned again for duplicates)."""
+    """The store's record that it durably holds a message (returned again for duplicates).
+
+    ``log_index`` is the message's leaf in the log (``None`` only for a message
+    accepted before the store had a log).  When the store signs checkpoints,
+    ``checkpoint`` is a signed checkpoint that includes that leaf (the one
+    signed for the accepting transaction, or the latest for a duplicate) and
+    ``inclusion`` the proof of the leaf in it.  ``known`` is the size of the
+    checkpoint the submitter holds, as it was passed to ``accept``, and
+    ``consistency`` the proof between that size and the checkpoint's, whichever
+    is smaller first (``None`` if the log is smaller than ``known``).  The
+    evidence is not part of the record's equality: a duplicate's evidence is the
+    latest, not the first.
+    """
 
     sender: str
     message_id: bytes
     message_hash: bytes
     accepted_at: int
+    log_index: int | None = None
+    checkpoint: bytes | None = field(default=None, repr=False, compare=False)
+    inclusion: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    known: int | None = field(default=None, repr=False, compare=False)
+    consistency: Consistency | None = field(default=None, repr=False, compare=False)
+
+
+ENVELOPE_ENTRY = 0
+DIRECTORY_ENTRY = 1
+KIND_NAMES = {ENVELOPE_ENTRY: "envelope", DIRECTORY_ENTRY: "directory"}
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One leaf of the log: its index, its kind (``envelope`` or ``directory``) and its entry."""
+
+    index: int
+    kind: str
+    entry: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,13 +296,19 @@ class MailboxStore(Protocol):
     """A relay's durable mailboxes.  See the module docstring for the rules."""
 
     async def accept(
-        self, submission: Submission, *, now: int, quota: Quota | None = None
+        self,
+        submission: Submission,
+        *,
+        now: int,
+        quota: Quota | None = None,
+        known: int | None = None,
     ) -> Acceptance:
-        """Store ``submission`` for every recipient; return once it is durable.
+        """Store ``submission`` for every recipient and log it; return once it is durable.
 
         Raises ``Replay`` if the message id is held for other bytes or another
         sender, and ``LimitExceeded`` (storing nothing) if a new message would
-        break ``quota``.
+        break ``quota``.  ``known`` asks for a consistency proof from the size
+        the submitter holds (see :class:`Acceptance`).
         """
         ...
 
@@ -281,6 +332,44 @@ class MailboxStore(Protocol):
 
     async def queue_depths(self) -> Mapping[str, int]:
         """The queue depth of every mailbox that holds at least one copy."""
+        ...
+
+    # The log (spec/log.md).  Sizes and indices refer to leaves; see LogReads.
+
+    async def log_size(self) -> int:
+        """The number of leaves in the log (committed)."""
+        ...
+
+    async def log_checkpoint(self, *, cosigned: int = 0) -> bytes | None:
+        """The latest signed checkpoint with its cosignatures (with at least ``cosigned``)."""
+        ...
+
+    async def log_checkpoint_note(self, size: int) -> bytes | None:
+        """The relay's own signed checkpoint of ``size``, without cosignatures, if it signed one."""
+        ...
+
+    async def log_checkpoints(self, *, after: int, limit: int) -> Sequence[bytes]:
+        """Signed checkpoints of sizes above ``after``, smallest first, with cosignatures."""
+        ...
+
+    async def log_inclusion(self, index: int, size: int) -> Sequence[bytes]:
+        """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves (LOG-3)."""
+        ...
+
+    async def log_consistency(self, old: int, new: int) -> Sequence[bytes]:
+        """The consistency proof from ``old`` to ``new`` leaves (LOG-4)."""
+        ...
+
+    async def log_entries(self, *, start: int, limit: int) -> Sequence[LogEntry]:
+        """Up to ``limit`` entries from index ``start``."""
+        ...
+
+    async def log_directory(self, digest: bytes) -> int:
+        """The leaf of the directory version ``digest``, appended if it is not logged yet."""
+        ...
+
+    async def log_add_cosignature(self, size: int, witness: str, line: bytes) -> None:
+        """Keep a verified witness cosignature ``line`` for the checkpoint of ``size``."""
         ...
 
 

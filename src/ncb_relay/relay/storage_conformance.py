@@ -4,11 +4,17 @@ A backend's tests call :func:`check_storage_backend` with a factory::
 
     @pytest.mark.anyio
     async def test_sqlite_backend(tmp_path: Path) -> None:
-        await check_storage_backend(lambda name: open_sqlite_store(tmp_path / f"{name}.db"))
+        await check_storage_backend(
+            lambda name: open_sqlite_store(
+                tmp_path / f"{name}.db", checkpoint_signer=CHECKPOINT_SIGNER
+            )
+        )
 
 ``factory(name)`` opens the store called ``name`` as an async context
-manager; opening the same name again reopens the same store (that is how the
-restart checks work), and different names are independent stores.  Each check
+manager, signing the log's checkpoints with :data:`CHECKPOINT_SIGNER` (the
+log checks verify them with :data:`LOG_KEY`); opening the same name again
+reopens the same store (that is how the restart checks work), and different
+names are independent stores.  Each check
 in :data:`STORAGE_CHECKS` is an async function of the factory that raises
 ``AssertionError`` saying what failed, so a test suite may also run them one
 by one.  The checks read no clock and assert nothing about timing; they run
@@ -21,12 +27,16 @@ needs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import anyio
 
-from ..errors import LimitExceeded, Replay, StorageError, UsageError
+from .. import merkle
+from ..checkpoint import LogKey, LogView, WitnessKey, cosign_checkpoint, parse_note
+from ..errors import LimitExceeded, NcbRelayError, Replay, StorageError, UsageError
+from ..identity import SigningKeyPair
+from .log_signing import checkpoint_signer
 from .storage import (
     MAX_FETCH,
     Acceptance,
@@ -37,13 +47,26 @@ from .storage import (
     Submission,
 )
 
-__all__ = ["STORAGE_CHECKS", "T0", "check_storage_backend", "make_submission"]
+__all__ = [
+    "CHECKPOINT_SIGNER",
+    "LOG_KEY",
+    "STORAGE_CHECKS",
+    "T0",
+    "check_storage_backend",
+    "make_submission",
+]
 
 T0 = 1_800_000_000  # the checks' "now"; fixed, as everywhere in the tests
 TTL = 24 * 3600
 SEOUL, RABAT, LYON, MALLORY = "KR.ncb.seoul", "MA.ncb.rabat", "FR.ncb.lyon", "ZZ.mallory"
 
 Check = Callable[[StoreFactory], Awaitable[None]]
+
+_LOG_SIGNING_KEY = SigningKeyPair(bytes(range(32)))  # a published test key, never a real one
+LOG_KEY = LogKey("XP.relay-conformance/log", _LOG_SIGNING_KEY.public_key)
+CHECKPOINT_SIGNER = checkpoint_signer(LOG_KEY.name, _LOG_SIGNING_KEY)
+_WITNESS_SIGNING_KEY = SigningKeyPair(bytes(range(32, 64)))
+_WITNESS = WitnessKey("KR.ncb.seoul", _WITNESS_SIGNING_KEY.public_key)
 
 
 def make_submission(
@@ -102,8 +125,11 @@ async def check_accept_delivers_to_every_recipient(factory: StoreFactory) -> Non
     async with factory("deliver") as store:
         message = make_submission(SEOUL, (RABAT, LYON), 1)
         acceptance = await store.accept(message, now=T0)
-        expected = Acceptance(SEOUL, message.message_id, message.message_hash, T0)
-        _expect(acceptance == expected, "accept returns the acceptance record")
+        expected = Acceptance(SEOUL, message.message_id, message.message_hash, T0, 0)
+        _expect(
+            replace(acceptance, checkpoint=None, inclusion=()) == expected,
+            "accept returns the acceptance record",
+        )
         for mailbox in (RABAT, LYON):
             batch = await store.fetch(mailbox, limit=10, lease=60, now=T0 + 1)
             _expect(len(batch.deliveries) == 1, f"{mailbox} gets its copy")
@@ -500,6 +526,140 @@ async def check_closed_store_refuses(factory: StoreFactory) -> None:
     await _refuses(StorageError, lambda: store.queue_depth(RABAT), "a read after close")
 
 
+def _verified_evidence(acceptance: Acceptance, message: Submission) -> int:
+    """Check an acceptance's checkpoint and inclusion proof; return the checkpoint's size."""
+    _expect(acceptance.checkpoint is not None, "an acceptance carries a signed checkpoint")
+    assert acceptance.checkpoint is not None
+    assert acceptance.log_index is not None
+    try:
+        checkpoint = LogView(LOG_KEY).update(acceptance.checkpoint)
+        merkle.verify_inclusion(
+            merkle.leaf_hash(message.message_hash),
+            acceptance.log_index,
+            checkpoint.size,
+            acceptance.inclusion,
+            checkpoint.root,
+        )
+    except NcbRelayError as exc:
+        raise AssertionError(f"the acceptance's evidence does not verify: {exc}") from exc
+    return checkpoint.size
+
+
+async def check_log_appends_what_is_accepted(factory: StoreFactory) -> None:
+    """LOG-1: one entry per accepted envelope, in order; none for a refusal or a duplicate."""
+    async with factory("log-append") as store:
+        first, second = make_submission(SEOUL, (RABAT,), 1), make_submission(RABAT, (SEOUL,), 2)
+        one = await store.accept(first, now=T0)
+        await store.accept(first, now=T0 + 1)  # a duplicate
+        await _refuses(
+            Replay,
+            lambda: store.accept(replace(second, message_id=first.message_id), now=T0),
+            "conflict",
+        )
+        over = make_submission(LYON, (RABAT,), 3)
+        await _refuses(
+            LimitExceeded,
+            lambda: store.accept(over, now=T0, quota=Quota(sender_bytes=len(over.data) - 1)),
+            "quota",
+        )
+        two = await store.accept(second, now=T0 + 2)
+        _expect((one.log_index, two.log_index) == (0, 1), "leaves are numbered in order from 0")
+        _expect(await store.log_size() == 2, "only accepted envelopes are logged")
+        entries = await store.log_entries(start=0, limit=10)
+        _expect(
+            [(e.index, e.kind, e.entry) for e in entries]
+            == [(0, "envelope", first.message_hash), (1, "envelope", second.message_hash)],
+            "the entries are the message hashes",
+        )
+        _expect(_verified_evidence(one, first) == 1, "the first checkpoint covers one leaf")
+        _expect(_verified_evidence(two, second) == 2, "a checkpoint per transaction")
+        again = await store.accept(first, now=T0 + 3)
+        _expect(again.log_index == 0, "a duplicate keeps its leaf")
+        _expect(_verified_evidence(again, first) == 2, "with a proof in the latest checkpoint")
+
+
+async def check_log_batches_one_checkpoint(factory: StoreFactory) -> None:
+    """LOG-11: concurrent acceptances share checkpoints; every proof verifies; sizes grow."""
+    async with factory("log-batch") as store:
+        messages = [make_submission(SEOUL, (RABAT,), n) for n in range(1, 41)]
+        results: list[tuple[Acceptance, Submission]] = []
+
+        async def submit(message: Submission) -> None:
+            results.append((await store.accept(message, now=T0), message))
+
+        async with anyio.create_task_group() as tasks:
+            for message in messages:
+                tasks.start_soon(submit, message)
+        sizes = {_verified_evidence(acceptance, message) for acceptance, message in results}
+        _expect(len(sizes) < len(messages), "concurrent acceptances share a checkpoint")
+        notes = await store.log_checkpoints(after=0, limit=MAX_FETCH)
+        _expect(len(notes) == len(sizes), "every checkpoint given out is listed")
+        view = LogView(LOG_KEY)
+        previous: int | None = None
+        for note in notes:
+            offered = LogView(LOG_KEY).update(note)
+            consistency: Sequence[bytes] = ()
+            if previous is not None:
+                consistency = await store.log_consistency(previous, offered.size)
+            view.update(note, consistency)
+            previous = offered.size
+        held = view.latest
+        _expect(held is not None and held.size == 40, "the log holds all 40")
+        assert held is not None
+        latest = await store.log_checkpoint()
+        _expect(latest == notes[-1], "the latest checkpoint is the last listed")
+        hashes = messages_by_leaf(results)
+        for index in (0, 17, 39):
+            proof = await store.log_inclusion(index, 40)
+            merkle.verify_inclusion(merkle.leaf_hash(hashes[index]), index, 40, proof, held.root)
+
+
+def messages_by_leaf(results: list[tuple[Acceptance, Submission]]) -> dict[int, bytes]:
+    return {a.log_index: m.message_hash for a, m in results if a.log_index is not None}
+
+
+async def check_log_survives_restart(factory: StoreFactory) -> None:
+    """The log is rebuilt exactly after a restart: the next checkpoint extends the last one."""
+    async with factory("log-restart") as store:
+        for n in range(1, 12):
+            last = await store.accept(make_submission(SEOUL, (RABAT,), n), now=T0)
+    async with factory("log-restart") as store:
+        _expect(await store.log_size() == 11, "the size survives")
+        _expect(await store.log_checkpoint() == last.checkpoint, "the latest checkpoint survives")
+        message = make_submission(SEOUL, (RABAT,), 12)
+        after = await store.accept(message, now=T0 + 1)
+        _expect(after.log_index == 11, "numbering continues")
+        _verified_evidence(after, message)
+        assert last.checkpoint is not None
+        assert after.checkpoint is not None
+        view = LogView(LOG_KEY, latest=last.checkpoint)
+        view.update(after.checkpoint, await store.log_consistency(11, 12))
+
+
+async def check_log_directories_and_cosignatures(factory: StoreFactory) -> None:
+    """Directory versions are logged once; a witness's cosignature is kept and served."""
+    async with factory("log-directory") as store:
+        digest = hashlib.blake2b(b"a directory version", digest_size=32).digest()
+        index = await store.log_directory(digest)
+        _expect(await store.log_directory(digest) == index, "a version is logged once")
+        (entry,) = await store.log_entries(start=index, limit=1)
+        _expect((entry.kind, entry.entry) == ("directory", digest), "kind and hash")
+        note = await store.log_checkpoint()
+        assert note is not None
+        _expect(await store.log_checkpoint(cosigned=1) is None, "nothing cosigned yet")
+        cosigned = cosign_checkpoint(note, witness=_WITNESS, signer=_WITNESS_SIGNING_KEY, now=T0)
+        line = parse_note(cosigned).signatures[-1].line()
+        size = LogView(LOG_KEY).update(note).size
+        await store.log_add_cosignature(size, _WITNESS.name, line)
+        await store.log_add_cosignature(size, _WITNESS.name, line)  # again: kept once
+        served = await store.log_checkpoint(cosigned=1)
+        _expect(served == cosigned, "the note is served with its cosignature")
+        LogView(LOG_KEY, witnesses=[_WITNESS], threshold=1).update(cosigned)
+        await _refuses(
+            UsageError, lambda: store.log_add_cosignature(size + 5, _WITNESS.name, line), "size"
+        )
+
+
 STORAGE_CHECKS: tuple[Check, ...] = (
     check_accept_delivers_to_every_recipient,
     check_identical_resubmission_returns_the_original,
@@ -518,6 +678,10 @@ STORAGE_CHECKS: tuple[Check, ...] = (
     check_concurrent_accepts_never_overshoot_a_quota,
     check_bad_arguments_are_refused,
     check_closed_store_refuses,
+    check_log_appends_what_is_accepted,
+    check_log_batches_one_checkpoint,
+    check_log_survives_restart,
+    check_log_directories_and_cosignatures,
 )
 
 

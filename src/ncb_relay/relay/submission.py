@@ -12,6 +12,7 @@ recipient's waiting fetches.
 
 from __future__ import annotations
 
+import base64
 import json
 
 from starlette.requests import Request
@@ -19,9 +20,11 @@ from starlette.responses import Response
 
 from ..envelope import verify_routing
 from ..errors import LimitExceeded, NcbRelayError
+from ..receipt import Receipt, sign_receipt
 from ..verified_directory import VerifiedDirectory
 from .context import RelayContext
 from .http_auth import authenticate
+from .log_routes import parse_query
 from .problems import Problem, envelope_problem
 from .storage import Acceptance, Submission
 
@@ -30,19 +33,48 @@ __all__ = ["ENVELOPE_MEDIA_TYPE", "acceptance_json", "submit_envelope"]
 ENVELOPE_MEDIA_TYPE = "application/octet-stream"
 
 
-def acceptance_json(acceptance: Acceptance) -> dict[str, object]:
-    return {
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def acceptance_json(acceptance: Acceptance, ctx: RelayContext | None = None) -> dict[str, object]:
+    """The 202 body: the acceptance record and, when the relay signs, its evidence."""
+    value: dict[str, object] = {
         "sender": acceptance.sender,
         "messageId": acceptance.message_id.hex(),
         "messageHash": acceptance.message_hash.hex(),
         "acceptedAt": acceptance.accepted_at,
     }
+    if acceptance.log_index is None:
+        return value
+    value["logIndex"] = acceptance.log_index
+    if ctx is None or ctx.signer is None or acceptance.checkpoint is None:
+        return value
+    receipt = Receipt(
+        ctx.relay_id,
+        acceptance.message_id,
+        acceptance.message_hash,
+        acceptance.log_index,
+        acceptance.accepted_at,
+    )
+    value["receipt"] = _b64url(sign_receipt(receipt, ctx.signer))
+    value["checkpoint"] = acceptance.checkpoint.decode("utf-8")
+    value["inclusion"] = [h.hex() for h in acceptance.inclusion]
+    if acceptance.consistency is not None:
+        value["consistency"] = {
+            "from": acceptance.consistency.old,
+            "to": acceptance.consistency.new,
+            "proof": [h.hex() for h in acceptance.consistency.proof],
+        }
+    return value
 
 
 async def submit_envelope(request: Request, ctx: RelayContext) -> Response:
+    known: int | None = parse_query(request, {"known": -1})["known"]
     auth, body = await authenticate(
         request, ctx, max_body=ctx.settings.max_envelope_bytes, media_type=ENVELOPE_MEDIA_TYPE
     )
+    known = None if known == -1 else known
     now = ctx.clock()
     directory = ctx.current_directory()
     try:
@@ -62,7 +94,7 @@ async def submit_envelope(request: Request, ctx: RelayContext) -> Response:
         raise Problem(403, "binding-mismatch")
     try:
         acceptance = await ctx.store.accept(
-            Submission.from_routed(routed), now=now, quota=ctx.settings.quota
+            Submission.from_routed(routed), now=now, quota=ctx.settings.quota, known=known
         )
     except LimitExceeded as exc:  # a quota (API-22, API-23): one answer for either limit
         retry_after = str(ctx.settings.quota_retry_after)
@@ -72,7 +104,7 @@ async def submit_envelope(request: Request, ctx: RelayContext) -> Response:
     ctx.signals.notify(routed.recipients)
     ctx.metrics.submissions.inc()
     return Response(
-        json.dumps(acceptance_json(acceptance), separators=(",", ":")).encode(),
+        json.dumps(acceptance_json(acceptance, ctx), separators=(",", ":")).encode(),
         status_code=202,
         media_type="application/json",
     )
