@@ -27,7 +27,7 @@ from ncb_relay.bureau import Bureau, Incoming, RowState
 from ncb_relay.client import RetryPolicy
 from ncb_relay.relay.launch import run_relay
 from ncb_relay.request_auth import DEFAULT_REQUEST_SKEW
-from relay_node_world import GUARD, RELAY, Clock, bureaus, node_config
+from relay_node_world import GUARD, RELAY, RELAY_SIGNER, Clock, bureaus, node_config
 
 IDS = bureaus()
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
@@ -55,6 +55,7 @@ async def relay_node(
                     config,
                     clock=clock,
                     shutdown_trigger=stop.wait,
+                    signer=RELAY_SIGNER,
                 )
             )
             clock.now += DEFAULT_REQUEST_SKEW  # past the restart window of AUTH-12
@@ -78,7 +79,8 @@ def bureau(
 
     ``run`` counts the restarts of one bureau: each run draws other random
     bytes (a restarted process does not replay its request nonces).
-    ``identity`` is for a principal outside the genesis directory.
+    ``identity`` is for a principal outside the genesis directory; ``options``
+    may replace ``retry_interval`` (0.2 s here).
     """
     return Bureau.connect(
         identity or IDS[who],
@@ -91,8 +93,7 @@ def bureau(
         rng=seeded_rng(f"bureau {who} {run} {tmp_path.name}"[:60].encode()),
         retry=FAST,
         poll_wait=1,
-        retry_interval=0.2,
-        **options,
+        **{"retry_interval": 0.2, **options},
     )
 
 
@@ -111,6 +112,7 @@ class Tamper(httpx.AsyncBaseTransport):
 
     ``hold``: mailbox fetches answer an empty batch (nothing reaches the bureau).
     ``edits``: each rewrites the deliveries of the next non-empty batch, once.
+    ``withheld``: message ids (hex) never handed to this bureau, however often fetched.
     ``bad_batches``: the next mailbox answers, each as :func:`bad_batch` makes it.
     ``lost_answers``: that many submissions reach the relay; their answer is lost.
     ``spoiled_acceptances``: that many acceptances name another message hash.
@@ -118,13 +120,18 @@ class Tamper(httpx.AsyncBaseTransport):
     ``refusals``: that many submissions are refused (409, ``replay``) without reaching it.
     ``directory``: served instead of the relay's directory file.
     ``lost_acks``: that many acknowledgements never reach the relay.
-    ``submitted``, ``delivered``, ``acknowledged``: what went through (message ids in hex).
+    ``acceptance_edits``: each rewrites the JSON of the next acceptance (``202``), once.
+    ``consistency_edits``: each rewrites the next consistency proof answer, once.
+    ``checkpoint_notes``: served, one each, instead of the relay's latest checkpoint.
+    ``submitted``, ``delivered``, ``acknowledged``: what went through (message ids in hex);
+    ``acceptances``: every acceptance the relay gave, as it gave it (a lost one too).
     """
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.hold = False
         self.edits: list[Callable[[Deliveries], Deliveries]] = []
+        self.withheld: set[str] = set()
         self.bad_batches: list[str] = []
         self.lost_answers = 0
         self.spoiled_acceptances = 0
@@ -135,6 +142,10 @@ class Tamper(httpx.AsyncBaseTransport):
         self.submitted: list[bytes] = []
         self.delivered: Deliveries = []
         self.acknowledged: list[str] = []
+        self.acceptance_edits: list[Callable[[dict[str, Any]], dict[str, Any]]] = []
+        self.consistency_edits: list[Callable[[dict[str, Any]], dict[str, Any]]] = []
+        self.checkpoint_notes: list[bytes] = []
+        self.acceptances: list[dict[str, Any]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -166,6 +177,8 @@ class Tamper(httpx.AsyncBaseTransport):
             if self.lost_answers > 0:
                 self.lost_answers -= 1
                 response = await self.inner.handle_async_request(request)
+                if response.status_code == 202:
+                    self.acceptances.append(json.loads(await response.aread()))
                 await response.aclose()
                 raise httpx.ReadTimeout("the answer was lost", request=request)
             if self.spoiled_acceptances > 0:
@@ -175,7 +188,30 @@ class Tamper(httpx.AsyncBaseTransport):
                 await response.aclose()
                 acceptance["messageHash"] = "00" * 32
                 return httpx.Response(response.status_code, json=acceptance)
+            return await self._rewritten(request, self.acceptance_edits, self.acceptances)
+        if path == "/v1/log/consistency" and self.consistency_edits:
+            return await self._rewritten(request, self.consistency_edits, [])
+        if path == "/v1/log/checkpoint" and self.checkpoint_notes:
+            return httpx.Response(200, content=self.checkpoint_notes.pop(0))
         return await self.inner.handle_async_request(request)
+
+    async def _rewritten(
+        self,
+        request: httpx.Request,
+        edits: list[Callable[[dict[str, Any]], dict[str, Any]]],
+        seen: list[dict[str, Any]],
+    ) -> httpx.Response:
+        """The relay's JSON answer, kept in ``seen`` and rewritten by the first of ``edits``."""
+        response = await self.inner.handle_async_request(request)
+        body = await response.aread()
+        await response.aclose()
+        if response.status_code not in (200, 202):
+            return httpx.Response(response.status_code, headers=response.headers, content=body)
+        value = json.loads(body)
+        seen.append(value)
+        if edits:
+            value = edits.pop(0)(dict(value))
+        return httpx.Response(response.status_code, json=value)
 
     async def _mailbox(self, request: httpx.Request) -> httpx.Response:
         if self.hold:
@@ -192,6 +228,7 @@ class Tamper(httpx.AsyncBaseTransport):
         batch = json.loads(body)
         if batch["messages"] and self.edits:
             batch["messages"] = self.edits.pop(0)(batch["messages"])
+        batch["messages"] = [m for m in batch["messages"] if m["messageId"] not in self.withheld]
         self.delivered.extend(batch["messages"])
         return httpx.Response(200, json=batch)
 

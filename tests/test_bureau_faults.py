@@ -45,6 +45,7 @@ from ncb_relay.freshness import DEFAULT_POLICY
 from ncb_relay.identity import PrivateIdentity
 from ncb_relay.lifecycle import add_principal, next_version
 from ncb_relay.messages import (
+    NO_RECEIPTS,
     Acknowledgement,
     AssistanceRequest,
     AssistanceResponse,
@@ -292,7 +293,15 @@ async def test_replies_delivered_before_their_forward_wait_for_it_and_bind_once(
     handlers[AssistanceRequest] = refuse_own_request
     async with (
         relay_node(tmp_path) as (url, clock),
-        bureau(url, clock, GS, tmp_path, handlers={AssistanceRequest: coordinator_forwards}) as gs,
+        # GS's delivery receipt of the request would reach Seoul's mailbox at no fixed place
+        bureau(
+            url,
+            clock,
+            GS,
+            tmp_path,
+            handlers={AssistanceRequest: coordinator_forwards},
+            receipts=NO_RECEIPTS,
+        ) as gs,
         bureau(url, clock, RABAT, tmp_path, handlers={AssistanceRequest: rabat_answers}) as rabat,
         bureau(url, clock, SEOUL, tmp_path, handlers=handlers, transport=hostile) as seoul,
     ):
@@ -506,7 +515,15 @@ async def test_replies_from_a_bureau_the_request_never_reached_are_refused(
     )
     async with (
         relay_node(tmp_path) as (url, clock),
-        bureau(url, clock, GS, tmp_path, handlers={AssistanceRequest: coordinator_forwards}) as gs,
+        # GS's delivery receipt of the request would reach Seoul's mailbox at no fixed place
+        bureau(
+            url,
+            clock,
+            GS,
+            tmp_path,
+            handlers={AssistanceRequest: coordinator_forwards},
+            receipts=NO_RECEIPTS,
+        ) as gs,
         bureau(url, clock, PARIS, tmp_path) as paris,
         bureau(url, clock, SEOUL, tmp_path, handlers=handlers, transport=hostile) as seoul,
     ):

@@ -31,6 +31,7 @@ from ncb_relay.bureau import Bureau, BureauStore, Incoming, RowState
 from ncb_relay.errors import StorageError, UsageError
 from ncb_relay.header import DEFAULT_LIMITS, parse_envelope
 from ncb_relay.messages import (
+    NO_RECEIPTS,
     Acknowledgement,
     AssistanceRequest,
     AssistanceResponse,
@@ -214,7 +215,15 @@ async def test_a_parked_reply_whose_handler_was_interrupted_runs_again_after_a_r
     }
     async with (
         relay_node(tmp_path) as (url, clock),
-        bureau(url, clock, GS, tmp_path, handlers={AssistanceRequest: coordinator_forwards}) as gs,
+        # GS's delivery receipt of the request would reach Seoul's mailbox at no fixed place
+        bureau(
+            url,
+            clock,
+            GS,
+            tmp_path,
+            handlers={AssistanceRequest: coordinator_forwards},
+            receipts=NO_RECEIPTS,
+        ) as gs,
         bureau(
             url, clock, RABAT, tmp_path, handlers={AssistanceRequest: rabat_acknowledges}
         ) as rabat,
@@ -341,8 +350,9 @@ async def test_an_interrupted_handler_runs_again_after_a_restart_and_replies_onc
                 sent = await seoul.send(request(handling=H0), to=[GS])
                 await anyio.sleep_forever()
         journal = BureauStore(tmp_path / f"{GS}.db", principal=GS)
-        [row] = journal.rows()
+        [row, receipt] = journal.rows()  # its delivery receipt was journaled with it (MSG-13)
         assert (row.message_id, row.state) == (sent.message_id, RowState.PENDING)
+        assert (receipt.schema, receipt.reply_to) == ("ncbr.delivery-receipt", sent.message_hash)
         journal.close()
         clock.now += LEASE  # the relay hands the request out again, too
         again = Tamper()

@@ -58,11 +58,12 @@ def test_every_body_round_trips_through_its_canonical_encoding(body: Body) -> No
 
 
 @pytest.mark.req("MSG-1")
-def test_the_built_in_bodies_are_the_ten_of_the_spec() -> None:
+def test_the_built_in_bodies_are_the_eleven_of_the_spec() -> None:
     assert sorted(b.schema_id for b in BUILTIN_BODIES) == [
         "ncbr.acknowledgement",
         "ncbr.assistance-request",
         "ncbr.assistance-response",
+        "ncbr.delivery-receipt",
         "ncbr.diffusion",
         "ncbr.dissemination-permission",
         "ncbr.error-report",

@@ -139,10 +139,10 @@ def test_every_built_in_body_has_a_valid_vector() -> None:
     valid = {
         t["schema"] for t in cases_of("BodyDecode") if t["result"] == "valid" and not t["opaque"]
     }
-    assert len(valid) == 10
+    assert len(valid) == 11
 
 
-@pytest.mark.req("MSG-6", "MSG-7", "MSG-8", "MSG-9")
+@pytest.mark.req("MSG-6", "MSG-7", "MSG-8", "MSG-9", "MSG-12")
 @pytest.mark.parametrize("case", cases_of("BodyContext"), ids=lambda t: f"tc{t['tcId']}")
 def test_body_context(case: dict[str, Any]) -> None:
     reply_to = bytes.fromhex(case["replyTo"]) if case["replyTo"] else None

@@ -38,7 +38,17 @@ from ncb_relay.lifecycle import next_version
 from ncb_relay.relay.launch import run_relay
 from ncb_relay.request_auth import DEFAULT_REQUEST_SKEW
 from ncb_relay.verified_directory import verify_directory
-from relay_node_world import GUARD, PARIS, RABAT, RELAY, SEOUL, Clock, bureaus, node_config
+from relay_node_world import (
+    GUARD,
+    PARIS,
+    RABAT,
+    RELAY,
+    RELAY_SIGNER,
+    SEOUL,
+    Clock,
+    bureaus,
+    node_config,
+)
 
 IDS = bureaus()
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
@@ -85,7 +95,13 @@ async def relay(tmp_path: Path) -> AsyncIterator[tuple[str, Clock]]:
     with anyio.fail_after(GUARD * 3):
         async with anyio.create_task_group() as tg:
             running = await tg.start(
-                partial(run_relay, node_config(tmp_path), clock=clock, shutdown_trigger=stop.wait)
+                partial(
+                    run_relay,
+                    node_config(tmp_path),
+                    clock=clock,
+                    shutdown_trigger=stop.wait,
+                    signer=RELAY_SIGNER,
+                )
             )
             clock.now += DEFAULT_REQUEST_SKEW  # past the restart window of AUTH-12
             try:

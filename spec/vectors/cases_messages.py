@@ -35,6 +35,7 @@ from principals import NOW, Principal, derive, principals_json
 from skymanga_bodies import (
     H0,
     acknowledgement,
+    delivery_receipt,
     every_body,
     notice,
     request,
@@ -48,6 +49,7 @@ from ncb_relay.freshness import ReplayGuard
 from ncb_relay.messages import (
     Body,
     CarriedDisclosure,
+    DeliveryReceipt,
     Forward,
     OpaqueBody,
     Urgency,
@@ -75,6 +77,10 @@ NOTES: JSON = {
     "DeadlineInThePast": "A forward-looking time not later than the envelope's created (MSG-7).",
     "ReplyWithoutReplyTo": "A reply whose envelope has no reply_to (MSG-6).",
     "NoticeFromBureau": "A notice not sent by the coordinator (MSG-9).",
+    "ReceiptNotBound": "A delivery receipt whose envelope's reply_to is not the message hash it "
+    "names (MSG-12).",
+    "ReceiptAfterItsEnvelope": "A delivery receipt that says it was received after it was sent "
+    "(MSG-12).",
     "WrongRequest": "A response bound to another request (CONV-2, BIND-2).",
     "NotARecipient": "A reply from a bureau the request did not reach (CONV-2).",
     "NotAddressedToRequester": "A reply that does not list the requester (CONV-2).",
@@ -427,6 +433,7 @@ def context_cases() -> list[JSON]:
             error=("binding-mismatch", None, None),
         ),
         context_case(notice(), GS, "a notice from the coordinator", ["Valid"], ["MSG-9"]),
+        *receipt_context_cases(),
         context_case(
             notice(),
             SEOUL,
@@ -434,6 +441,57 @@ def context_cases() -> list[JSON]:
             ["NoticeFromBureau"],
             ["MSG-9"],
             error=("invalid-body", "schema", "not-permitted"),
+        ),
+    ]
+
+
+def receipt_context_cases() -> list[JSON]:
+    """A delivery receipt against its envelope: bound by reply_to, not after it (MSG-12)."""
+    receipted = derive("a receipted message", PERSON_TV_MESSAGES)
+    other = derive("another message", PERSON_TV_MESSAGES)
+    at_created = DeliveryReceipt.of(delivery_receipt().message_id, receipted, NOW)
+    return [
+        context_case(
+            delivery_receipt(receipted),
+            RABAT,
+            "a delivery receipt naming the message its reply_to names",
+            ["Valid"],
+            ["MSG-12"],
+            reply_to=receipted,
+        ),
+        context_case(
+            at_created,
+            RABAT,
+            "a delivery receipt sent in the second the message was recorded",
+            ["Valid"],
+            ["MSG-12"],
+            reply_to=receipted,
+        ),
+        context_case(
+            delivery_receipt(receipted),
+            RABAT,
+            "a delivery receipt with no reply_to",
+            ["ReceiptNotBound"],
+            ["MSG-12"],
+            error=("binding-mismatch", None, None),
+        ),
+        context_case(
+            delivery_receipt(receipted),
+            RABAT,
+            "a delivery receipt whose reply_to names another message",
+            ["ReceiptNotBound"],
+            ["MSG-12"],
+            reply_to=other,
+            error=("binding-mismatch", None, None),
+        ),
+        context_case(
+            DeliveryReceipt.of(at_created.message_id, receipted, NOW + 1),
+            RABAT,
+            "a delivery receipt received a second after it was sent",
+            ["ReceiptAfterItsEnvelope"],
+            ["MSG-12"],
+            reply_to=receipted,
+            error=("invalid-body", "content.received_at", "invalid"),
         ),
     ]
 

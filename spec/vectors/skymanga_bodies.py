@@ -19,6 +19,7 @@ from ncb_relay.messages import (
     Authority,
     Body,
     CryptoWallet,
+    DeliveryReceipt,
     Diffusion,
     DisseminationPermission,
     Distribution,
@@ -177,6 +178,11 @@ def permission(original: bytes, *granted: str) -> DisseminationPermission:
     return DisseminationPermission(handling=H0, original=original, granted_to=granted)
 
 
+def delivery_receipt(message_hash: bytes = bytes(range(32, 64))) -> DeliveryReceipt:
+    """Rabat's receipt of a message it recorded an hour before ``NOW``."""
+    return DeliveryReceipt.of(bytes(range(64, 96)), message_hash, NOW - HOUR)
+
+
 def every_body() -> list[Body]:
     """One valid instance of every built-in body type (a Forward needs envelopes: see tests)."""
     return [
@@ -189,4 +195,5 @@ def every_body() -> list[Body]:
         notice(),
         error_report(),
         permission(bytes(32), RABAT),
+        delivery_receipt(),
     ]

@@ -64,7 +64,7 @@ from .client import RelayClient
 from .errors import InvalidBody, NcbRelayError, UsageError
 from .exception_groups import leaf_errors
 from .identity import PrivateIdentity, check_principal_id
-from .messages import DEFAULT_REGISTRY, Body, Forward, OpaqueBody, encode_body
+from .messages import DEFAULT_REGISTRY, Body, DeliveryReceipt, Forward, OpaqueBody, encode_body
 from .messages.fields import describe_validation_error, field_path
 
 __all__ = ["load_body", "register"]
@@ -503,6 +503,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.request is not None:
         request, _ = _find_hash(rows, args.request, "--request")
         rows = [row for row in rows if request in (row.message_hash, row.refers_to)]
+    rows = [row for row in rows if row.schema != DeliveryReceipt.schema_id]  # evidence, not mail
     if args.json:
         shown: dict[str, Any] = {
             "principal": principal,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .blocking import BlockingBureau, SyncHandler
 from .bureau import Bureau, Handler
+from .delivery import DeliveryState, Evidence, Receipted
 from .incoming import Incoming
 from .outgoing import Outgoing
 from .store import BureauStore, Direction, JournalRow, RowState
@@ -16,11 +17,14 @@ __all__ = [
     "BlockingBureau",
     "Bureau",
     "BureauStore",
+    "DeliveryState",
     "Direction",
+    "Evidence",
     "Handler",
     "Incoming",
     "JournalRow",
     "Outgoing",
+    "Receipted",
     "RowState",
     "SyncHandler",
 ]

@@ -24,6 +24,7 @@ import anyio.to_thread
 from ..identity import PrivateIdentity
 from ..messages import Body, Conversation
 from .bureau import Bureau, Handler
+from .delivery import Evidence
 from .incoming import Incoming
 from .store import JournalRow, RowState
 
@@ -83,6 +84,7 @@ class BlockingBureau:
     flush = _blocking(Bureau.flush)
     retry_failed = _blocking(Bureau.retry_failed)
     refresh_directory = _blocking(Bureau.refresh_directory)
+    refresh_log = _blocking(Bureau.refresh_log)
 
     def __init__(
         self,
@@ -132,11 +134,21 @@ class BlockingBureau:
     def conversation(self, request_hash: bytes) -> Conversation:
         return self._portal.call(self.bureau.conversations.get, request_hash)
 
-    def inbox(self, *states: RowState) -> list[JournalRow]:
-        return self._portal.call(partial(self.bureau.inbox, *states))
+    def inbox(self, *states: RowState, receipts: bool = False) -> list[JournalRow]:
+        return self._portal.call(partial(self.bureau.inbox, *states, receipts=receipts))
 
-    def outbox(self) -> list[JournalRow]:
-        return self._portal.call(self.bureau.outbox)
+    def outbox(self, *, receipts: bool = False) -> list[JournalRow]:
+        return self._portal.call(partial(self.bureau.outbox, receipts=receipts))
+
+    def evidence(self, message_id: bytes, *, now: int | None = None) -> Evidence:
+        """A sent message's delivery evidence and state (see :meth:`Bureau.evidence`)."""
+        return self._portal.call(partial(self.bureau.evidence, message_id, now=now))
+
+    def overdue(self, *, now: int | None = None) -> list[Evidence]:
+        return self._portal.call(partial(self.bureau.overdue, now=now))
+
+    def expect_receipts(self, message_id: bytes, *, by: int) -> None:
+        self._portal.call(partial(self.bureau.expect_receipts, message_id, by=by))
 
     def journal_of(self, request_hash: bytes) -> list[JournalRow]:
         return self._portal.call(self.bureau.journal_of, request_hash)

@@ -43,6 +43,24 @@ body, then submitted; the relay's answer moves its state
 never failed, and the outbox task resubmits the identical bytes until the
 relay says what it holds.
 
+The relay's log.  A message is ``accepted`` only once the relay's evidence
+verified (:mod:`.log_keeper`): its signed receipt, the checkpoint it is
+proven against (consistent with the one the journal holds) and the inclusion
+proof.  Evidence that does not verify is kept (``log.problems``, a fork's two
+signed checkpoints in ``log.forks``) and the message stays ``unknown``;
+:meth:`Bureau.refresh_log` (also run at start) moves the checkpoint held
+forward, with ``log_threshold`` of the ``log_witnesses``' cosignatures.
+
+Delivery evidence.  In the transaction that journals a message whose schema
+the bureau's :class:`~ncb_relay.messages.ReceiptPolicy` receipts, it also
+journals a :class:`~ncb_relay.messages.DeliveryReceipt` to the message's
+sender; a task of its own submits it beside the handler, and what is still
+owed when the bureau stops is submitted before it stops (MSG-13).  A
+delivery receipt received is checked against the journal (:mod:`.delivery`,
+MSG-15), journaled with the evidence it gives, and handed only to a handler
+registered for ``DeliveryReceipt`` itself.  :meth:`Bureau.evidence` and
+:meth:`Bureau.overdue` give each sent message's delivery state (MSG-16).
+
 Restart.  :meth:`Bureau.start` rebuilds the conversations by replaying the
 journal: sent requests and forwards from their recorded bodies, received
 messages by opening their envelopes again with the bureau's keys (so the
@@ -73,6 +91,7 @@ import httpx
 
 from .. import primitives
 from ..anchor import AnchorChain
+from ..checkpoint import VerifiedCheckpoint, WitnessKey
 from ..client import RelayClient, RetryPolicy
 from ..envelope import (
     DEFAULT_TTL,
@@ -98,17 +117,20 @@ from ..freshness import DEFAULT_POLICY, FreshnessPolicy, ReplayGuard
 from ..header import DEFAULT_LIMITS, parse_envelope
 from ..identity import PrivateIdentity
 from ..messages import (
+    DEFAULT_RECEIPT_POLICY,
     DEFAULT_REGISTRY,
     AssistanceRequest,
     Body,
     BodyRegistry,
     Conversation,
     Delivery,
+    DeliveryReceipt,
     Disposition,
     Forward,
     ForwardedMessage,
     Message,
     OpaqueBody,
+    ReceiptPolicy,
     SealedForward,
     Step,
     Withdrawal,
@@ -118,8 +140,11 @@ from ..messages import (
 )
 from ..messages.request_states import OPEN_STATES, RequestEvent, next_state
 from ..verified_directory import VerifiedDirectory
+from .delivery import DEFAULT_RECEIPT_DEADLINE, DeliveryState, Evidence, Receipted, check_receipt
+from .delivery import evidence_of as _evidence_of
 from .directory_keeper import DirectoryKeeper, Keys, RebuildKeys
 from .incoming import Incoming
+from .log_keeper import LogKeeper
 from .outbox import Outbox
 from .outgoing import Draft, Outgoing, sent_row
 from .routing import ParkingFull, Router
@@ -134,6 +159,7 @@ DIRECTORY_REFRESH = 3600.0
 IDLE_PAUSE = 0.5  # seconds between fetches that bring nothing new and come back at once
 HANDLER_RAISED = "handler raised "  # the detail of a row whose handler raised, then its class
 MAX_DEFERRALS = 5  # deliveries of one message deferred before it is refused for good
+MAX_RECEIPTS_OWED = 1024  # delivery receipts waiting for the receipt loop (more: the outbox's)
 UNKNOWN_KEY_REFRESH = 60.0  # at most one refresh a minute because of an unknown key
 
 
@@ -179,6 +205,10 @@ class Bureau:
         ttl: int = DEFAULT_TTL,
         max_parked: int = 1024,
         max_parked_per_sender: int = 64,
+        log_witnesses: Sequence[str | WitnessKey] = (),
+        log_threshold: int = 0,
+        receipts: ReceiptPolicy = DEFAULT_RECEIPT_POLICY,
+        receipt_deadline: int = DEFAULT_RECEIPT_DEADLINE,
     ) -> None:
         if not isinstance(identity, PrivateIdentity):
             raise UsageError("identity is the bureau's PrivateIdentity")
@@ -194,6 +224,12 @@ class Bureau:
         self.batch_size = batch_size
         self.retry_interval = retry_interval
         self.ttl = ttl
+        if not isinstance(receipts, ReceiptPolicy) or receipt_deadline < 0:
+            raise UsageError("receipts is a ReceiptPolicy; receipt_deadline seconds, not negative")
+        self.receipts = receipts  # which schemas are receipted, and expected receipted (MSG-13)
+        self.receipt_deadline = receipt_deadline  # default: receipts due this long after created
+        self._receipts_owed: list[SealedEnvelope] = []  # journaled, for the receipt loop to submit
+        self._receipts_due: anyio.Event | None = None
         self.router = Router(
             identity.principal,
             coordinator=coordinator,
@@ -203,7 +239,15 @@ class Bureau:
         )
         self.conversations = self.router.conversations
         self.directory = DirectoryKeeper(store, directory=directory, anchors=anchors, clock=clock)
-        self.outbox_task = Outbox(store, relay, clock=clock, notify=self._notify)
+        self.log = LogKeeper(  # the relay's log: every acceptance verified (.log_keeper)
+            store,
+            relay_id=relay.relay_id,
+            directory=self.directory,
+            clock=clock,
+            witnesses=log_witnesses,
+            threshold=log_threshold,
+        )
+        self.outbox_task = Outbox(store, relay, log=self.log, clock=clock, notify=self._notify)
         self._clock = clock
         self._rng = rng
         self._guard = ReplayGuard(policy=policy)
@@ -326,8 +370,25 @@ class Bureau:
                 if not self._has_keys():
                     raise
                 log.warning("directory-refresh-failed", extra={"code": exc.code})
+        self.log.load()
+        await self._try_refresh_log()
         self._rebuild()
         self._started = True
+
+    async def refresh_log(self) -> VerifiedCheckpoint | None:
+        """Move the checkpoint held of the relay's log forward to the relay's latest one.
+
+        It must verify with ``log_threshold`` witness cosignatures and be
+        consistent with the one held; a fork raises
+        :class:`~ncb_relay.errors.LogFork` and is kept in ``log.forks``.
+        """
+        return await self.log.refresh(self.relay)
+
+    async def _try_refresh_log(self) -> None:
+        try:
+            await self.refresh_log()
+        except (RelayUnavailable, ProtocolError) as exc:
+            log.warning("log-refresh-failed", extra={"code": exc.code})
 
     def _has_keys(self) -> bool:
         try:
@@ -607,9 +668,11 @@ class Bureau:
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._outbox_loop)
+                tasks.start_soon(self._receipt_loop)
                 task_status.started()
                 await self._hand_over_unfinished()
                 await self._inbox_loop()
+                await self._submit_owed_receipts()  # what was journaled goes before we stop
                 tasks.cancel_scope.cancel()
         finally:
             self._running = False
@@ -717,6 +780,7 @@ class Bureau:
                 raise _Defer("the replay guard is full")
             message = await self._open_checked(envelope, now)
             incoming, applied = self._route(message)
+            delivered = self._check_receipt(message)
         except (_Defer, ParkingFull, ProtocolError) as exc:
             ours = not isinstance(exc, ProtocolError) or self._is_our_state(
                 exc, header.sender_key_id
@@ -732,14 +796,65 @@ class Bureau:
             self._refuse(envelope, header.sender, refusal, now)
             return _Outcome.REFUSED
         parked = self._is_parked(message)
+        receipt = None if delivered is not None else self._receipt_for(message, now)
         self.store.record_received(
-            _received_row(message, envelope, at=now, refers_to=_refers_to(incoming), parked=parked)
+            _received_row(message, envelope, at=now, refers_to=_refers_to(incoming), parked=parked),
+            receipt=None if receipt is None else receipt.row,
+            seq=self._seq,
+            delivered=delivered,
         )
         self._notify()
+        if receipt is not None:  # sent beside the handler, whatever it does (MSG-13)
+            self._owe_receipt(receipt.sealed)
         if not parked:
             await self._hand_over(incoming)
         await self._hand_over_all(applied)
         return incoming
+
+    def _check_receipt(self, message: Message) -> tuple[bytes, int] | None:
+        """For a delivery receipt: the message it receipts and when, once checked (MSG-15)."""
+        body = message.body
+        if not isinstance(body, DeliveryReceipt):
+            return None
+        check_receipt(message, self.store.lookup(body.message_id))
+        return body.message_id, body.received_at
+
+    def _receipt_for(self, message: Message, now: int) -> Draft | None:
+        """The delivery receipt this bureau owes for ``message``, sealed, if its policy says so."""
+        if not self.receipts.wants(message.body.schema_id):
+            return None  # never a receipt of a receipt (MSG-14)
+        receipt = DeliveryReceipt.of(message.message_id, message.message_hash, now)
+        try:
+            return self._draft(
+                receipt,
+                [message.sender],
+                reply_to=message.message_hash,
+                refers_to=message.message_hash,
+            )
+        except NcbRelayError as exc:  # the clock stepped back, the sender's key is gone, ...
+            log.error("receipt-not-sealed", extra={"code": exc.code, "sender": message.sender})
+            return None
+
+    def _owe_receipt(self, sealed: SealedEnvelope) -> None:
+        if len(self._receipts_owed) < MAX_RECEIPTS_OWED:  # else the outbox task sends it
+            self._receipts_owed.append(sealed)
+        if self._receipts_due is not None:
+            self._receipts_due.set()
+
+    async def _receipt_loop(self) -> None:
+        """Submit the delivery receipts owed, as they are journaled, beside the inbox loop."""
+        while not self._stopping:
+            if not self._receipts_owed:
+                self._receipts_due = anyio.Event()
+                await self._receipts_due.wait()
+                continue
+            await self._submit_owed_receipts(1)
+
+    async def _submit_owed_receipts(self, count: int = MAX_RECEIPTS_OWED) -> None:
+        for _ in range(min(count, len(self._receipts_owed))):
+            sealed = self._receipts_owed.pop(0)
+            with contextlib.suppress(NcbRelayError):  # recorded: the outbox task sends it again
+                await self.outbox_task.submit(sealed)
 
     def _is_our_state(self, exc: ProtocolError, sender_key_id: bytes) -> bool:
         """Whether a refusal may come from this bureau's own state rather than the message.
@@ -856,6 +971,8 @@ class Bureau:
         only, a direct copy to none.
         """
         body = incoming.body
+        if isinstance(body, DeliveryReceipt):  # evidence, not work: only a handler of its own
+            return self._handlers.get(DeliveryReceipt) or self._handlers.get(body.schema_id)
         if incoming.copy:
             if incoming.forwarded is None:
                 return None  # the direct copy of a request whose forward came first
@@ -876,7 +993,11 @@ class Bureau:
         request have done their work once applied; everything else is for the
         application.
         """
-        return incoming.conversation is None and not incoming.copy
+        return (
+            incoming.conversation is None
+            and not incoming.copy
+            and not isinstance(incoming.body, DeliveryReceipt)
+        )
 
     async def _hand_over(self, incoming: Incoming) -> None:
         """Run the message's handler; record its replies and the outcome in one transaction."""
@@ -1002,19 +1123,85 @@ class Bureau:
             self._changed.set()
             self._changed = anyio.Event()
 
-    def outbox(self) -> list[JournalRow]:
-        """Every sent message, oldest first, with its state."""
-        return self.store.rows(direction=Direction.OUT)
+    def outbox(self, *, receipts: bool = False) -> list[JournalRow]:
+        """Every sent message, oldest first, with its state.
 
-    def inbox(self, *states: RowState) -> list[JournalRow]:
-        """Every received message (optionally only some states), oldest first."""
-        return self.store.rows(direction=Direction.IN, states=states)
+        The delivery receipts the bureau sent by itself are listed only with
+        ``receipts=True``; :meth:`evidence` shows what each message's receipts prove.
+        """
+        return _without_receipts(self.store.rows(direction=Direction.OUT), receipts)
+
+    def inbox(self, *states: RowState, receipts: bool = False) -> list[JournalRow]:
+        """Every received message (optionally only some states), oldest first.
+
+        Delivery receipts received are listed only with ``receipts=True``.
+        """
+        return _without_receipts(self.store.rows(direction=Direction.IN, states=states), receipts)
 
     def journal_of(self, request_hash: bytes) -> list[JournalRow]:
         """The journal rows of one request: the request, its forwards, every reply."""
         return [
             row for row in self.store.rows() if request_hash in (row.message_hash, row.refers_to)
         ]
+
+    # --- delivery evidence (spec/messages.md, MSG-16) ------------------------------------------
+
+    def expect_receipts(self, message_id: bytes, *, by: int) -> None:
+        """Set the time by which every recipient of a sent message should have receipted it.
+
+        Without it, receipts are due ``receipt_deadline`` seconds after the message's created.
+        """
+        self._sent_row(message_id)
+        self.store.set_receipt_deadline(message_id, by)
+
+    def evidence(self, message_id: bytes, *, now: int | None = None) -> Evidence:
+        """The delivery evidence of a message this bureau sent, and its state at ``now``."""
+        row = self._sent_row(message_id)
+        receipts = self.store.delivery_receipts(message_id)
+        deadline = self.store.receipt_deadlines().get(message_id)
+        return self._evidence(row, receipts, deadline, self._clock() if now is None else now)
+
+    def evidences(
+        self, *, now: int | None = None, states: Iterable[DeliveryState] = ()
+    ) -> list[Evidence]:
+        """The evidence of every message sent (only those in ``states``, if given), oldest first."""
+        at = self._clock() if now is None else now
+        wanted = set(states)
+        receipts: dict[bytes, list[tuple[bytes, str, bytes, int, int]]] = {}
+        for receipt in self.store.delivery_receipts():
+            receipts.setdefault(receipt[0], []).append(receipt)
+        deadlines = self.store.receipt_deadlines()
+        found = (
+            self._evidence(row, receipts.get(row.message_id, ()), deadlines.get(row.message_id), at)
+            for row in self.outbox(receipts=True)
+        )
+        return [e for e in found if not wanted or e.state in wanted]
+
+    def overdue(self, *, now: int | None = None) -> list[Evidence]:
+        """The messages sent whose receipts are missing after their deadline (``overdue``)."""
+        return self.evidences(now=now, states=(DeliveryState.OVERDUE,))
+
+    def _sent_row(self, message_id: bytes) -> JournalRow:
+        row = self.store.lookup(message_id)
+        if row is None or row.direction is not Direction.OUT:
+            raise UsageError(f"no sent message {message_id.hex()}")
+        return row
+
+    def _evidence(
+        self,
+        row: JournalRow,
+        receipts: Iterable[tuple[bytes, str, bytes, int, int]],
+        deadline: int | None,
+        now: int,
+    ) -> Evidence:
+        return _evidence_of(
+            row,
+            [Receipted(who, rid, received_at, at) for _, who, rid, received_at, at in receipts],
+            expects=self.receipts.wants(row.schema),
+            deadline=deadline,
+            default_deadline=self.receipt_deadline,
+            now=now,
+        )
 
 
 class _Outcome(Enum):
@@ -1026,6 +1213,10 @@ class _Outcome(Enum):
 
 class _Defer(Exception):
     """This bureau cannot take the message now (its parking space or replay guard is full)."""
+
+
+def _without_receipts(rows: list[JournalRow], keep: bool) -> list[JournalRow]:
+    return rows if keep else [r for r in rows if r.schema != DeliveryReceipt.schema_id]
 
 
 def _refers_to(incoming: Incoming) -> bytes | None:

@@ -2,7 +2,19 @@
 
 A message is recorded ``queued`` before it is first submitted.  Then:
 
-- an acceptance makes it ``accepted``;
+- an acceptance whose evidence verifies (:mod:`ncb_relay.bureau.log_keeper`:
+  the relay's signed receipt, its checkpoint consistent with the one held,
+  the envelope's inclusion in it) makes it ``accepted``, in the same
+  transaction that keeps the evidence;
+- an acceptance whose evidence does not verify (a forged receipt, a receipt
+  for another message, a proof that fails, a fork of the log) makes it
+  ``unknown`` with the detail ``the relay's receipt did not verify: <code>``;
+  the evidence is kept (``Bureau.log.problems``, ``Bureau.log.forks``) and
+  the message is resubmitted like any unknown one, so an honest answer
+  later still makes it ``accepted``.  Evidence that could not be checked
+  yet (the relay unreachable for a proof, the relay's key not in the
+  directory) makes it ``unknown`` with ``the relay's receipt is not
+  verified yet: <code>``;
 - an unknown outcome (:class:`~ncb_relay.errors.SubmissionUnknown`) makes it
   ``unknown``: the relay may hold it.  From then on it never goes back to
   ``queued`` and is never ``failed``: a later "unreachable" or refusal keeps
@@ -10,6 +22,9 @@ A message is recorded ``queued`` before it is first submitted.  Then:
   after expiry is refused even if the first copy was accepted), with the
   answer in ``detail``;
 - an unreachable relay keeps a ``queued`` message ``queued``;
+- once the relay has answered ``202``, the verification is finished even if
+  the bureau is stopping (for at most ``VERIFY_GRACE`` seconds; past that the
+  message is ``unknown``), so a message the relay holds is not left ``queued``;
 - a refusal makes a ``queued`` message ``failed`` and raises the refusal.
 
 :meth:`Outbox.flush` resubmits the identical bytes of every ``queued`` and
@@ -28,12 +43,15 @@ import anyio
 from ..client import Acceptance, RelayClient
 from ..envelope import SealedEnvelope
 from ..errors import NcbRelayError, RelayUnavailable, SubmissionUnknown
+from .log_keeper import LogKeeper
 from .outgoing import Outgoing
 from .store import BureauStore, Direction, RowState
 
 __all__ = ["Outbox"]
 
 log = logging.getLogger("ncb_relay.bureau")
+
+VERIFY_GRACE = 10.0  # seconds a stopping bureau still gives an acceptance's verification
 
 
 class Outbox:
@@ -44,11 +62,13 @@ class Outbox:
         store: BureauStore,
         relay: RelayClient,
         *,
+        log: LogKeeper,
         clock: Callable[[], int],
         notify: Callable[[], None],
     ) -> None:
         self._store = store
         self._relay = relay
+        self._log = log
         self._clock = clock
         self._notify = notify
         self._in_flight: set[bytes] = set()
@@ -65,17 +85,27 @@ class Outbox:
     async def submit(self, sealed: SealedEnvelope) -> Outgoing:
         """Submit one recorded message; return its new state (a refusal of a queued one raises).
 
-        A message already being submitted by another task is not submitted
-        again: its state as recorded now is returned.  Each answer is applied
-        to the state recorded when it arrives (the store is only touched
-        between awaits), so concurrent submissions never downgrade it.
+        A message already being submitted (or its acceptance verified) by
+        another task is not submitted again: its state as recorded now is
+        returned.  Each answer is applied to the state recorded when it
+        arrives (the store is only touched between awaits), so concurrent
+        submissions never downgrade it.
         """
         message_id = sealed.message_id
         if message_id in self._in_flight:
             return Outgoing(sealed, self._state(message_id), detail="being submitted")
         self._in_flight.add(message_id)
         try:
-            acceptance: Acceptance = await self._relay.submit(sealed.data)
+            return await self._submit(sealed)
+        finally:
+            self._in_flight.discard(message_id)
+
+    async def _submit(self, sealed: SealedEnvelope) -> Outgoing:
+        message_id = sealed.message_id
+        try:
+            acceptance: Acceptance = await self._relay.submit(
+                sealed.data, known=self._log.known_size()
+            )
         except SubmissionUnknown as exc:
             if self._state(message_id) is not RowState.ACCEPTED:
                 self._store.mark(message_id, RowState.UNKNOWN, exc.code)
@@ -99,11 +129,33 @@ class Outbox:
                 return Outgoing(sealed, RowState.UNKNOWN, detail=exc.code)
             self._store.mark(message_id, RowState.FAILED, exc.code)
             raise
-        finally:
-            self._in_flight.discard(message_id)
-        self._store.mark(message_id, RowState.ACCEPTED, f"accepted at {acceptance.accepted_at}")
+        # the relay holds it now: finish the verification even if the bureau is stopping
+        with anyio.CancelScope(deadline=anyio.current_time() + VERIFY_GRACE, shield=True):
+            return await self._verify(sealed, acceptance)
+        return self._unverified(sealed, "the relay's receipt is not verified yet: timeout")
+
+    async def _verify(self, sealed: SealedEnvelope, acceptance: Acceptance) -> Outgoing:
+        """Make the message ``accepted`` if the relay's evidence verifies, else ``unknown``."""
+        try:
+            verified = await self._log.verify_acceptance(sealed, acceptance, self._relay)
+        except NcbRelayError as exc:  # kept as evidence by the keeper if it is the relay's fault
+            log.warning("acceptance-unverified", extra={"code": exc.code})
+            return self._unverified(sealed, self._log.detail(exc))
+        self._log.record_accepted(verified, detail=f"accepted at {acceptance.accepted_at}")
         self._notify()
-        return Outgoing(sealed, RowState.ACCEPTED, acceptance=acceptance)
+        witnessed = self._log.witnessed(sealed.message_id)
+        return Outgoing(
+            sealed, RowState.ACCEPTED, acceptance=acceptance, receipt=verified, witnessed=witnessed
+        )
+
+    def _unverified(self, sealed: SealedEnvelope, detail: str) -> Outgoing:
+        """An acceptance not verified: the message is ``unknown`` (unless accepted before)."""
+        state = self._state(sealed.message_id)
+        if state is not RowState.ACCEPTED:
+            state = RowState.UNKNOWN
+            self._store.mark(sealed.message_id, state, detail)
+        self._notify()
+        return Outgoing(sealed, state, detail=detail)
 
     async def flush(self) -> list[Outgoing]:
         """Submit every recorded message not yet accepted (queued or unknown), oldest first."""

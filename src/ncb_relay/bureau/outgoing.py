@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..client import Acceptance
 from ..envelope import SealedEnvelope
 from ..messages import Body, encode_body
+from ..receipt import VerifiedReceipt
 from .store import Direction, JournalRow, RowState
 
 __all__ = ["Draft", "Outgoing"]
@@ -25,16 +26,37 @@ class Draft:
 class Outgoing:
     """What became of a submission.
 
-    ``state`` is ``accepted`` (with the relay's ``acceptance``), ``unknown``
+    ``state`` is ``accepted`` (with the relay's ``acceptance`` and its
+    ``receipt``, verified: the envelope is in the relay's log), ``unknown``
     (the relay may hold it; the bureau resubmits the identical bytes until it
-    knows), ``queued`` (the relay could not be reached; it will be submitted)
-    or ``failed`` (the relay refused it; ``detail`` is the refusal's code).
+    knows; also when the relay's evidence did not verify, ``detail`` then
+    says so), ``queued`` (the relay could not be reached; it will be
+    submitted) or ``failed`` (the relay refused it; ``detail`` is the
+    refusal's code).
+
+    ``witnessed`` (for an accepted message) says whether the checkpoint the
+    bureau holds with its required witness cosignatures includes the
+    envelope's entry; with a witness threshold it is often ``False`` at
+    acceptance and becomes true later (``Bureau.log.witnessed(message_id)``,
+    after ``Bureau.refresh_log``).  Without a threshold it is always ``True``.
     """
 
     sealed: SealedEnvelope
     state: RowState
     acceptance: Acceptance | None = None
     detail: str | None = None
+    receipt: VerifiedReceipt | None = None
+    witnessed: bool | None = None
+
+    @property
+    def log_index(self) -> int | None:
+        """The envelope's index in the relay's log, once its receipt verified."""
+        return None if self.receipt is None else self.receipt.log_index
+
+    @property
+    def checkpoint_size(self) -> int | None:
+        """The size of the verified checkpoint whose tree includes the envelope."""
+        return None if self.receipt is None else self.receipt.checkpoint.size
 
     @property
     def message_id(self) -> bytes:

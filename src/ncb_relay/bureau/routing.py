@@ -15,6 +15,8 @@ what it is.  It does no I/O: the bureau records the result and hands it over.
   when the whole parking space is full, :class:`ParkingFull` says the bureau
   cannot take the message now (it is left at the relay).  The caps do not
   apply while the journal is replayed: what it holds was admitted before.
+- A delivery receipt is evidence, never part of a conversation (MSG-15):
+  it is handed over as it is, whatever its ``reply_to`` names.
 - Any other message, or a reply to something this bureau does not follow
   and that is not part of a conversation, is handed over as it is.
 """
@@ -34,6 +36,7 @@ from ..messages import (
     Conversation,
     Conversations,
     Delivery,
+    DeliveryReceipt,
     ErrorReport,
     Forward,
     ForwardedMessage,
@@ -105,6 +108,8 @@ class Router:
             if request_hash not in self.conversations:
                 _, applied = self.conversations.start(message.envelope, body)
             return Routed(message, body, copy=copy, applied=applied)
+        if isinstance(body, DeliveryReceipt):
+            return Routed(message, body)
         if message.reply_to is not None and not isinstance(body, OpaqueBody):
             return self._reply(message, body)
         return Routed(message, body)

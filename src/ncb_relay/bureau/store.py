@@ -31,6 +31,28 @@ directory file refused as a rollback or a fork is kept in
 ``directory_conflicts``: with the version held, the proof of the relay's
 misbehaviour.
 
+The relay's log (:mod:`ncb_relay.bureau.log_keeper`) has tables of its own,
+created if missing when a file is opened (older files gain them, and older
+versions of this library ignore them): ``log_checkpoint`` holds the latest
+checkpoint of each log verified with the witness cosignatures required (its
+exact signed note), ``log_observed`` the largest one verified by the log's key
+and proven consistent (LOG-12), ``log_receipts`` the
+verified evidence of each accepted message (receipt, checkpoint, inclusion
+proof, log index), written in the same transaction that marks it
+``accepted``; ``log_forks`` keeps both signed notes of each contradiction
+seen, with the proof and the reason (each pair of tree heads once, at most
+``MAX_LOG_FORKS`` a log: the first, and every fork of two roots for one size,
+which proves itself; ``log_fork_heads`` indexes them), and ``log_refusals`` the exact evidence
+that did not verify, of an acceptance or a checkpoint fetched (the newest 1,000).
+
+Delivery evidence (:mod:`ncb_relay.bureau.delivery`) has tables of its own,
+created the same way: ``delivery_receipts`` names, for each sent message and
+recipient, the verified delivery receipt that recipient sent (its journal row
+holds the signed envelope), written in the transaction that journals the
+receipt; ``receipt_deadlines`` the deadlines the sender set.  A delivery
+receipt this bureau owes for a message it received is journaled (``queued``)
+in the transaction that journals that message, so a crash cannot lose it.
+
 Every connection uses WAL and ``synchronous=FULL`` and holds the file in
 exclusive locking mode: one process, one bureau, one file.  Each method is
 one short transaction; the store is used from one thread at a time.
@@ -46,13 +68,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from ..errors import Replay, StorageError, UsageError
+from ..checkpoint import Checkpoint, parse_note
+from ..errors import NcbRelayError, Replay, StorageError, UsageError
 
 __all__ = [
     "MAX_REFUSED",
     "BureauStore",
     "Direction",
     "JournalRow",
+    "LogEvidence",
+    "LogForkRow",
+    "LogReceiptRow",
+    "LogRefusalRow",
     "RowState",
 ]
 
@@ -61,6 +88,8 @@ SCHEMA_VERSION = 1
 MAX_REFUSED = 10_000  # refused messages kept as evidence; the oldest go first
 MAX_REFUSED_BYTES = 4 * 1024  # of each refused envelope, the first bytes kept (and a digest)
 MAX_CONFLICTS = 100  # refused directory files kept as evidence of a rollback or fork
+MAX_LOG_REFUSALS = 1000  # acceptances whose evidence did not verify, kept as evidence
+MAX_LOG_FORKS = 256  # forks of one log kept as evidence (the first and self-proving ones stay)
 
 _SCHEMA = (
     """CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID""",
@@ -105,6 +134,73 @@ _SCHEMA = (
 )
 
 
+_LOG_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS log_checkpoint (
+        origin TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        note BLOB NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS log_observed (
+        origin TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        note BLOB NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS log_fork_heads (
+        pos INTEGER PRIMARY KEY,
+        origin TEXT NOT NULL,
+        heads BLOB NOT NULL UNIQUE,
+        proves INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS log_receipts (
+        message_id BLOB PRIMARY KEY,
+        log_index INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        receipt BLOB NOT NULL,
+        checkpoint BLOB NOT NULL,
+        inclusion BLOB NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS log_forks (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        held BLOB NOT NULL,
+        offered BLOB NOT NULL,
+        proof BLOB NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS log_refusals (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        message_id BLOB,
+        code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        digest BLOB NOT NULL UNIQUE,
+        receipt BLOB NOT NULL,
+        checkpoint BLOB NOT NULL,
+        inclusion BLOB NOT NULL,
+        consistency_from INTEGER,
+        consistency_to INTEGER,
+        consistency BLOB
+    )""",
+)
+
+_DELIVERY_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS delivery_receipts (
+        message_id BLOB NOT NULL,
+        recipient TEXT NOT NULL,
+        receipt_id BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (message_id, recipient)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS receipt_deadlines (
+        message_id BLOB PRIMARY KEY,
+        deadline INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+)
+
+
 class Direction(StrEnum):
     IN = "in"
     OUT = "out"
@@ -141,6 +237,58 @@ class JournalRow:
     body: bytes | None = field(repr=False)  # out: the encoded body (not openable by its sender)
     state: RowState
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvidence:
+    """A relay's evidence for one acceptance, as it was given (verified or not)."""
+
+    receipt: bytes
+    checkpoint: bytes
+    inclusion: tuple[bytes, ...]
+    consistency: tuple[int, int, tuple[bytes, ...]] | None = None  # (from, to, proof)
+
+
+@dataclass(frozen=True, slots=True)
+class LogReceiptRow:
+    """The verified evidence of an accepted message: its entry at ``log_index`` of ``size``."""
+
+    message_id: bytes
+    log_index: int
+    size: int
+    receipt: bytes = field(repr=False)
+    checkpoint: bytes = field(repr=False)
+    inclusion: tuple[bytes, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LogForkRow:
+    """Two signed checkpoints of one log that cannot both be true, and how they conflict."""
+
+    at: int
+    origin: str
+    reason: str
+    held: bytes
+    offered: bytes
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRefusalRow:
+    """An acceptance (or a checkpoint, ``message_id`` None) whose evidence did not verify."""
+
+    at: int
+    origin: str
+    message_id: bytes | None
+    code: str
+    reason: str
+    evidence: LogEvidence = field(repr=False)
+
+
+def _hashes(data: bytes) -> tuple[bytes, ...]:
+    if len(data) % 32:
+        raise StorageError("bureau store: a stored proof is corrupt")
+    return tuple(data[i : i + 32] for i in range(0, len(data), 32))
 
 
 _COLUMNS = (
@@ -214,6 +362,12 @@ class BureauStore:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             self._prepare()
+            with _translated("preparing the log tables"), self._transaction() as db:
+                for statement in _LOG_SCHEMA:
+                    db.execute(statement)
+            with _translated("preparing the delivery tables"), self._transaction() as db:
+                for statement in _DELIVERY_SCHEMA:
+                    db.execute(statement)
         except BaseException:
             self._db.close()
             raise
@@ -318,8 +472,22 @@ class BureauStore:
             ).fetchall()
         return [_row(r) for r in found]
 
-    def record_received(self, row: JournalRow) -> None:
-        """Write a verified incoming message; :class:`Replay` if its id holds another message."""
+    def record_received(
+        self,
+        row: JournalRow,
+        *,
+        receipt: JournalRow | None = None,
+        seq: int | None = None,
+        delivered: tuple[bytes, int] | None = None,
+    ) -> None:
+        """Write a verified incoming message; :class:`Replay` if its id holds another message.
+
+        In the same transaction: ``receipt``, the delivery receipt owed for it
+        (sealed, ``queued``), with the new sequence counter ``seq``; or, for a
+        delivery receipt received, ``delivered`` = (the id of the message it
+        receipts, the ``received_at`` it states): the first receipt from one
+        recipient of one message stands.
+        """
         with _translated("recording a received message"), self._transaction() as db:
             held = db.execute(
                 "SELECT message_hash FROM journal WHERE message_id = ?", (row.message_id,)
@@ -327,6 +495,14 @@ class BureauStore:
             if held is not None:
                 raise Replay(f"message id {row.message_id.hex()} is already in the journal")
             self._insert(db, row)
+            if receipt is not None:
+                self._insert(db, receipt)
+                db.execute("UPDATE meta SET value = max(value, ?) WHERE key = 'seq'", (seq or 0,))
+            if delivered is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO delivery_receipts VALUES (?, ?, ?, ?, ?)",
+                    (delivered[0], row.sender, row.message_id, delivered[1], row.at),
+                )
 
     def record_sent(
         self,
@@ -452,3 +628,247 @@ class BureauStore:
     def save_directory(self, serial: int, data: bytes) -> None:
         with _translated("saving the directory"), self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO directories VALUES (?, ?)", (serial, data))
+
+    # --- the relay's log -----------------------------------------------------------------------
+
+    def log_checkpoint(self, origin: str) -> bytes | None:
+        """The latest verified checkpoint of the log ``origin`` (its signed note), if any."""
+        with _translated("reading"):
+            row = self._db.execute(
+                "SELECT note FROM log_checkpoint WHERE origin = ?", (origin,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def log_observed(self, origin: str) -> bytes | None:
+        """The largest checkpoint of ``origin`` verified by its key and proven consistent."""
+        with _translated("reading"):
+            row = self._db.execute(
+                "SELECT note FROM log_observed WHERE origin = ?", (origin,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def save_log_checkpoint(
+        self,
+        origin: str,
+        size: int,
+        note: bytes,
+        *,
+        observed: tuple[int, bytes] | None = None,
+    ) -> None:
+        """Keep ``note`` as the latest checkpoint of ``origin`` and ``observed`` ``(size,
+        note)`` as the one observed (never one smaller than held)."""
+        with _translated("saving a checkpoint"), self._transaction() as db:
+            self._save_checkpoint(db, "log_checkpoint", origin, size, note)
+            if observed is not None:
+                self._save_checkpoint(db, "log_observed", origin, *observed)
+
+    def save_log_observed(self, origin: str, size: int, note: bytes) -> None:
+        """Keep ``note`` as the checkpoint observed of ``origin`` (never one smaller)."""
+        with _translated("saving a checkpoint"), self._transaction() as db:
+            self._save_checkpoint(db, "log_observed", origin, size, note)
+
+    @staticmethod
+    def _save_checkpoint(
+        db: sqlite3.Connection, table: str, origin: str, size: int, note: bytes
+    ) -> None:
+        assert table in ("log_checkpoint", "log_observed")
+        db.execute(
+            f"INSERT INTO {table} VALUES (?, ?, ?) ON CONFLICT (origin) DO UPDATE "  # noqa: S608
+            "SET size = excluded.size, note = excluded.note WHERE excluded.size >= size",
+            (origin, size, note),
+        )
+
+    def record_log_acceptance(
+        self,
+        receipt: LogReceiptRow,
+        *,
+        detail: str,
+        checkpoint: tuple[str, int, bytes] | None = None,
+        observed: tuple[str, int, bytes] | None = None,
+    ) -> None:
+        """In one transaction: keep the verified evidence, mark the message ``accepted``, and
+        keep ``checkpoint`` ``(origin, size, note)`` as the latest and ``observed`` as the
+        one observed, if given."""
+        with _translated("recording an acceptance"), self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO log_receipts VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    receipt.message_id,
+                    receipt.log_index,
+                    receipt.size,
+                    receipt.receipt,
+                    receipt.checkpoint,
+                    b"".join(receipt.inclusion),
+                ),
+            )
+            db.execute(
+                "UPDATE journal SET state = ?, detail = ? WHERE message_id = ?",
+                (RowState.ACCEPTED.value, detail, receipt.message_id),
+            )
+            if checkpoint is not None:
+                self._save_checkpoint(db, "log_checkpoint", *checkpoint)
+            if observed is not None:
+                self._save_checkpoint(db, "log_observed", *observed)
+
+    def log_receipt(self, message_id: bytes) -> LogReceiptRow | None:
+        """The verified evidence kept for an accepted message."""
+        with _translated("reading"):
+            row = self._db.execute(
+                "SELECT message_id, log_index, size, receipt, checkpoint, inclusion "
+                "FROM log_receipts WHERE message_id = ?",
+                (message_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        mid, index, size, receipt, note, inclusion = row
+        return LogReceiptRow(
+            bytes(mid), int(index), int(size), bytes(receipt), bytes(note), _hashes(inclusion)
+        )
+
+    def record_log_refusal(
+        self,
+        *,
+        at: int,
+        origin: str,
+        message_id: bytes | None,
+        code: str,
+        reason: str,
+        evidence: LogEvidence,
+    ) -> None:
+        """Keep evidence that did not verify (the same evidence once), the newest 1,000."""
+        consistency = evidence.consistency
+        columns = (
+            evidence.receipt,
+            evidence.checkpoint,
+            b"".join(evidence.inclusion),
+            None if consistency is None else consistency[0],
+            None if consistency is None else consistency[1],
+            None if consistency is None else b"".join(consistency[2]),
+        )
+        digest = hashlib.blake2b(repr((message_id, code, columns)).encode(), digest_size=32)
+        with _translated("recording refused evidence"), self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO log_refusals (at, origin, message_id, code, reason, "
+                "digest, receipt, checkpoint, inclusion, consistency_from, consistency_to, "
+                "consistency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (at, origin, message_id, code, reason[:500], digest.digest(), *columns),
+            )
+            db.execute(
+                "DELETE FROM log_refusals WHERE pos <= (SELECT max(pos) FROM log_refusals) - ?",
+                (MAX_LOG_REFUSALS,),
+            )
+
+    def log_refusals(self) -> list[LogRefusalRow]:
+        """The evidence kept that did not verify, oldest first."""
+        with _translated("reading"):
+            found = self._db.execute(
+                "SELECT at, origin, message_id, code, reason, receipt, checkpoint, inclusion, "
+                "consistency_from, consistency_to, consistency FROM log_refusals ORDER BY pos"
+            ).fetchall()
+        refusals = []
+        for at, origin, mid, code, reason, receipt, note, inclusion, old, new, proof in found:
+            consistency = None if proof is None else (int(old), int(new), _hashes(proof))
+            evidence = LogEvidence(bytes(receipt), bytes(note), _hashes(inclusion), consistency)
+            message_id = None if mid is None else bytes(mid)
+            refusals.append(
+                LogRefusalRow(int(at), str(origin), message_id, str(code), str(reason), evidence)
+            )
+        return refusals
+
+    def record_log_fork(self, fork: LogForkRow) -> None:
+        """Keep both signed checkpoints of a fork: each pair of tree heads (size and root of
+        the held and of the offered checkpoint) once, at most :data:`MAX_LOG_FORKS` a log.
+        When full, a fork of two roots for one size (it proves itself) replaces the newest
+        other fork but the first; any other fork is not kept."""
+        (held_size, held_root), offered_head = _head(fork.held), _head(fork.offered)
+        heads = hashlib.sha256(
+            repr((fork.origin, held_size, held_root, *offered_head)).encode()
+        ).digest()
+        proves = int(held_size == offered_head[0])
+        with _translated("recording a fork"), self._transaction() as db:
+            if db.execute("SELECT 1 FROM log_fork_heads WHERE heads = ?", (heads,)).fetchone():
+                return
+            if db.execute(  # a row of a file written before the heads were indexed
+                "SELECT 1 FROM log_forks WHERE origin = ? AND reason = ? AND held = ? "
+                "AND offered = ?",
+                (fork.origin, fork.reason, fork.held, fork.offered),
+            ).fetchone():
+                return
+            (count,) = db.execute(
+                "SELECT count(*) FROM log_forks WHERE origin = ?", (fork.origin,)
+            ).fetchone()
+            if count >= MAX_LOG_FORKS:
+                if not proves:
+                    return
+                spare = db.execute(
+                    "SELECT pos FROM log_fork_heads WHERE origin = ? AND proves = 0 AND pos > "
+                    "(SELECT min(pos) FROM log_forks WHERE origin = ?) ORDER BY pos DESC LIMIT 1",
+                    (fork.origin, fork.origin),
+                ).fetchone()
+                if spare is None:
+                    return
+                db.execute("DELETE FROM log_forks WHERE pos = ?", spare)
+                db.execute("DELETE FROM log_fork_heads WHERE pos = ?", spare)
+            cursor = db.execute(
+                "INSERT INTO log_forks (at, origin, reason, held, offered, proof) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (fork.at, fork.origin, fork.reason, fork.held, fork.offered, b"".join(fork.proof)),
+            )
+            db.execute(
+                "INSERT INTO log_fork_heads VALUES (?, ?, ?, ?)",
+                (cursor.lastrowid, fork.origin, heads, proves),
+            )
+
+    def log_forks(self) -> list[LogForkRow]:
+        """Every fork seen, oldest first."""
+        with _translated("reading"):
+            found = self._db.execute(
+                "SELECT at, origin, reason, held, offered, proof FROM log_forks ORDER BY pos"
+            ).fetchall()
+        return [
+            LogForkRow(int(a), str(o), str(r), bytes(h), bytes(f), _hashes(p))
+            for a, o, r, h, f, p in found
+        ]
+
+    # --- delivery evidence ---------------------------------------------------------------------
+
+    def delivery_receipts(
+        self, message_id: bytes | None = None
+    ) -> list[tuple[bytes, str, bytes, int, int]]:
+        """The receipts recorded (of one sent message, or all): (message id, recipient,
+        receipt id, received_at, at), in the order they were recorded."""
+        where = "" if message_id is None else "WHERE message_id = ?"
+        args = () if message_id is None else (message_id,)
+        with _translated("reading"):
+            found = self._db.execute(
+                "SELECT message_id, recipient, receipt_id, received_at, at "  # noqa: S608 - constant
+                f"FROM delivery_receipts {where} ORDER BY at, recipient",
+                args,
+            ).fetchall()
+        return [(bytes(m), str(r), bytes(i), int(t), int(a)) for m, r, i, t, a in found]
+
+    def set_receipt_deadline(self, message_id: bytes, deadline: int) -> None:
+        """The time by which every recipient of a sent message should have receipted it."""
+        with _translated("setting a receipt deadline"), self._transaction() as db:
+            db.execute(
+                "INSERT INTO receipt_deadlines VALUES (?, ?) ON CONFLICT (message_id) "
+                "DO UPDATE SET deadline = excluded.deadline",
+                (message_id, deadline),
+            )
+
+    def receipt_deadlines(self) -> dict[bytes, int]:
+        """The receipt deadlines the sender set, by message id."""
+        with _translated("reading"):
+            found = self._db.execute(
+                "SELECT message_id, deadline FROM receipt_deadlines"
+            ).fetchall()
+        return {bytes(m): int(d) for m, d in found}
+
+
+def _head(note: bytes) -> tuple[int, bytes]:
+    """The size and root a signed note states (verified before it was kept as evidence)."""
+    try:
+        checkpoint = Checkpoint.parse(parse_note(note).text)
+    except NcbRelayError:  # not a checkpoint: its bytes stand for the head
+        return (-1, hashlib.sha256(note).digest())
+    return (checkpoint.size, checkpoint.root)

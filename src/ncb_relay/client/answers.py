@@ -1,8 +1,11 @@
-"""What a relay answers, read strictly: acceptances, batches, problems (spec/relay-api.md).
+"""What a relay answers, read strictly: acceptances, batches, log proofs, problems.
 
 Every parser here takes bytes already bounded by the client and raises the
 library's errors: a malformed answer is :class:`~ncb_relay.errors.MalformedInput`,
-a refusal is the class of its problem's ``code``.
+a field past its bound :class:`~ncb_relay.errors.LimitExceeded`, a refusal the
+class of its problem's ``code`` (spec/relay-api.md).  Nothing here verifies a
+signature or a proof: the log's evidence is only read into its types, and the
+caller verifies it (:mod:`ncb_relay.receipt`, :class:`ncb_relay.checkpoint.LogView`).
 """
 
 from __future__ import annotations
@@ -13,15 +16,28 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from .. import errors
-from ..errors import MalformedInput, NcbRelayError, ProtocolError, RelayRefused, UsageError
+from ..errors import (
+    LimitExceeded,
+    MalformedInput,
+    NcbRelayError,
+    ProtocolError,
+    RelayRefused,
+    UsageError,
+)
 
-__all__ = ["Acceptance", "Batch", "Delivery", "RetryPolicy"]
+__all__ = ["Acceptance", "Batch", "ConsistencyProof", "Delivery", "LogEntry", "RetryPolicy"]
+
+MAX_NOTE_BYTES = 16 * 1024  # a signed checkpoint with its cosignatures (LOG-8)
+MAX_RECEIPT_BYTES = 512  # a signed acceptance receipt
+MAX_PROOF_HASHES = 64  # an inclusion or consistency proof in a tree below 2**63 leaves
+MAX_LOG_INDEX = 2**63 - 1
+LOG_ENTRY_KINDS = frozenset({"envelope", "directory"})
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -50,13 +66,46 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    """A consistency proof as the relay gave it: from the tree of ``old_size`` to ``new_size``."""
+
+    old_size: int
+    new_size: int
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Acceptance:
-    """The relay's acceptance of a submitted envelope (API-7)."""
+    """The relay's acceptance of a submitted envelope (API-7) and its evidence, unverified.
+
+    ``receipt`` is the relay's signed receipt (at most 512 bytes), ``checkpoint``
+    the exact bytes of the signed note it was proven against, ``inclusion`` the
+    proof of the envelope's entry at ``log_index`` in that checkpoint's tree, and
+    ``consistency`` the proof between the size the client said it held
+    (``known``) and the checkpoint's, when the relay gave one.  A relay that
+    signs no receipts gives none of them (``receipt`` is ``None``; ``log_index``
+    may still be given).  The client checks only their shapes and bounds:
+    verifying them is the caller's job.
+    """
 
     sender: str
     message_id: bytes
     message_hash: bytes
     accepted_at: int
+    log_index: int | None = None
+    receipt: bytes | None = field(default=None, repr=False)
+    checkpoint: bytes | None = field(default=None, repr=False)
+    inclusion: tuple[bytes, ...] = field(default=(), repr=False)
+    consistency: ConsistencyProof | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One entry of the relay's log: its index, its kind and its 32-byte hash (unverified)."""
+
+    index: int
+    kind: str  # "envelope" (an envelope's message hash) or "directory" (a directory version's)
+    entry: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +173,73 @@ def _json_object(body: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def _b64decode(text: object, max_bytes: int) -> bytes:
+def _b64decode(text: object, max_bytes: int, what: str = "envelope") -> bytes:
     if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
-        raise MalformedInput("the relay's envelope is not unpadded base64url")
+        raise MalformedInput(f"the relay's {what} is not unpadded base64url")
     if len(text) > math.ceil(max_bytes * 4 / 3):
-        raise MalformedInput("the relay's envelope exceeds the envelope limit")
+        raise MalformedInput(f"the relay's {what} exceeds its limit")
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise MalformedInput("the relay's envelope is not unpadded base64url") from None
+        raise MalformedInput(f"the relay's {what} is not unpadded base64url") from None
     if base64.urlsafe_b64encode(data).rstrip(b"=").decode() != text:
-        raise MalformedInput("the relay's envelope is not canonical base64url")
+        raise MalformedInput(f"the relay's {what} is not canonical base64url")
     return data
+
+
+def _log_size(value: object, what: str) -> int:
+    """A tree size or log index: a non-negative integer below 2**63."""
+    number = _uint(value, what)
+    if number > MAX_LOG_INDEX:
+        raise MalformedInput(f"the relay's {what} is above 2**63 - 1")
+    return number
+
+
+def _note(value: object, what: str = "checkpoint") -> bytes:
+    """A signed note sent as a JSON string: its UTF-8 bytes, at most 16 KiB."""
+    if not isinstance(value, str) or not value:
+        raise MalformedInput(f"the relay's {what} is not a signed note")
+    if len(value) > MAX_NOTE_BYTES:  # each character is at least one byte
+        raise LimitExceeded(f"the relay's {what} exceeds {MAX_NOTE_BYTES} bytes")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
+        raise MalformedInput(f"the relay's {what} is not UTF-8 text") from None
+    if len(data) > MAX_NOTE_BYTES:
+        raise LimitExceeded(f"the relay's {what} exceeds {MAX_NOTE_BYTES} bytes")
+    return data
+
+
+def _proof(value: object, what: str) -> tuple[bytes, ...]:
+    """A proof: a list of at most 64 hashes in lower-case hex."""
+    if not isinstance(value, list):
+        raise MalformedInput(f"the relay's {what} is not a list of hashes")
+    if len(value) > MAX_PROOF_HASHES:
+        raise LimitExceeded(f"the relay's {what} has more than {MAX_PROOF_HASHES} hashes")
+    return tuple(_hex32(item, what) for item in value)
+
+
+def _consistency(value: object) -> ConsistencyProof:
+    """``{"from": a, "to": b, "proof": [...]}`` with ``a <= b``."""
+    if not isinstance(value, dict):
+        raise MalformedInput("the relay's consistency proof is not a JSON object")
+    old = _log_size(value.get("from"), "consistency proof's old size")
+    new = _log_size(value.get("to"), "consistency proof's new size")
+    if old > new:
+        raise MalformedInput("the relay's consistency proof goes from a larger to a smaller tree")
+    return ConsistencyProof(old, new, _proof(value.get("proof"), "consistency proof"))
+
+
+def _log_entry(value: object) -> LogEntry:
+    if not isinstance(value, dict):
+        raise MalformedInput("the relay's log entry is not a JSON object")
+    kind = value.get("kind")
+    if kind not in LOG_ENTRY_KINDS:
+        raise MalformedInput("the relay's log entry has no known kind")
+    assert isinstance(kind, str)
+    return LogEntry(
+        _log_size(value.get("index"), "log index"), kind, _hex32(value.get("hash"), "log entry")
+    )
 
 
 def _problem_code(answer: _Answer) -> str | None:

@@ -29,9 +29,23 @@ their fields, a directory at most a signed directory's size, anything else a
 few KiB.  A long-poll's read timeout is the wait plus ``long_poll_margin``,
 never httpx's default 5 seconds.
 
+The log.  An acceptance carries the relay's evidence (spec/relay-api.md): a
+signed receipt, the signed checkpoint it is proven against, the inclusion
+proof and, when the caller said which tree size it holds (``known``), a
+consistency proof.  The read methods of the log (:meth:`RelayClient.checkpoint`,
+``checkpoints``, ``inclusion``, ``consistency``, ``entries``) are public
+requests; :meth:`RelayClient.cosign` is a witness's signed one.  Each is read
+strictly and within its bounds (a note at most 16 KiB, a proof at most 64
+hashes, a receipt at most 512 bytes); an evidence field of an acceptance
+that is missing or malformed makes the acceptance unusable
+(:class:`~ncb_relay.errors.SubmissionUnknown`), a malformed answer of a read
+method raises :class:`~ncb_relay.errors.RelayUnavailable`.
+
 What this layer does not do: open or verify the envelopes it fetches (the
 caller must, with :func:`ncb_relay.open_envelope`, before anything else sees
-them), or persist cursors.
+them), verify the log's receipts, checkpoints and proofs (the caller must,
+with :func:`ncb_relay.receipt.verify_receipt` and
+:class:`~ncb_relay.checkpoint.LogView`), or persist cursors.
 """
 
 from __future__ import annotations
@@ -40,6 +54,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -62,17 +77,27 @@ from ..request_auth import MAX_REQUEST_SKEW, sign_request
 from ..signatures import DIRECTORY_KIND
 from ..verified_directory import VerifiedDirectory, verify_directory
 from .answers import (
+    MAX_LOG_INDEX,
+    MAX_NOTE_BYTES,
+    MAX_PROOF_HASHES,
+    MAX_RECEIPT_BYTES,
     Acceptance,
     Batch,
     Delivery,
+    LogEntry,
     RetryPolicy,
     _Answer,
     _b64decode,
+    _consistency,
     _hex32,
     _json_object,
+    _log_entry,
+    _log_size,
     _message_id_hex,
+    _note,
     _Oversized,
     _problem_code,
+    _proof,
     _refusal,
     _retry_after,
     _text,
@@ -85,7 +110,12 @@ __all__ = ["RelayClient"]
 MAX_BATCH = 1000  # API-21: the largest batch limit a relay may set
 MAX_ACK_IDS = 1000  # API-21: ids in one acknowledgement
 MAX_WAIT = 300  # API-21: the longest long-poll a relay may allow
-SMALL_ANSWER = 16 * 1024  # an acceptance, a problem, an empty answer
+SMALL_ANSWER = 16 * 1024  # a problem, an empty answer
+MAX_LOG_BATCH = 1000  # checkpoints or entries in one answer (spec/relay-api.md)
+PROOF_ANSWER = 2 * MAX_PROOF_HASHES * 70 + 1024  # one or two proofs in hex, and their fields
+NOTE_ANSWER = 2 * MAX_NOTE_BYTES + 1024  # a note as a JSON string (newlines escaped)
+ACCEPTANCE_ANSWER = NOTE_ANSWER + PROOF_ANSWER + 2 * MAX_RECEIPT_BYTES + 1024
+ENTRY_ANSWER = 160  # one log entry's JSON
 DELIVERY_OVERHEAD = 1024  # the JSON fields of one delivery besides its envelope
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=30.0)
 
@@ -155,17 +185,29 @@ class RelayClient:
 
     # --- the endpoints -------------------------------------------------------------------------
 
-    async def submit(self, envelope: bytes) -> Acceptance:
+    async def submit(self, envelope: bytes, known: int | None = None) -> Acceptance:
         """Submit an envelope (API-4 to API-7); return the relay's acceptance of it.
 
-        Raises :class:`SubmissionUnknown` when the relay may have accepted it,
-        the error of the refusal's code when it refused, :class:`RelayUnavailable`
-        when it was never reached or stayed busy.
+        ``known`` is the size of the relay's log in the checkpoint the caller
+        holds: the acceptance then carries a consistency proof between it and
+        the new checkpoint (unless the relay's log is smaller).  The evidence
+        is not verified here.  Raises :class:`SubmissionUnknown` when the relay
+        may have accepted it (also when its acceptance or evidence is
+        malformed), the error of the refusal's code when it refused,
+        :class:`RelayUnavailable` when it was never reached or stayed busy.
         """
         if not isinstance(envelope, bytes):
             raise UsageError("an envelope is bytes")
+        target = "/v1/messages"
+        if known is not None:
+            target += f"?known={_size_argument(known, 'known')}"
         answer = await self._request(
-            "POST", "/v1/messages", envelope, "application/octet-stream", submission=True
+            "POST",
+            target,
+            envelope,
+            "application/octet-stream",
+            max_bytes=ACCEPTANCE_ANSWER,
+            submission=True,
         )
         if answer.status != 202:
             raise _refusal(answer, "submission")
@@ -233,16 +275,147 @@ class RelayClient:
             await self.directory(), anchors=anchors, now=self._clock(), previous=previous
         )
 
+    # --- the log (public reads, and a witness's cosignature) -----------------------------------
+
+    async def checkpoint(self, cosigned: int = 0) -> bytes | None:
+        """The relay's latest signed checkpoint with its cosignatures, unverified.
+
+        With ``cosigned`` above 0, the latest one the relay holds with at least
+        that many witness cosignatures (``?cosigned=``).  ``None`` when the relay
+        has signed none yet, or none with that many (``404``, ``not-found``).
+        """
+        if type(cosigned) is not int or not 0 <= cosigned <= 31:  # 32 signature lines a note
+            raise UsageError("cosigned is an integer between 0 and 31")
+        path = "/v1/log/checkpoint" + (f"?cosigned={cosigned}" if cosigned else "")
+        answer = await self._request("GET", path, max_bytes=MAX_NOTE_BYTES, signed=False)
+        if answer.status == 404 and _problem_code(answer) == "not-found":
+            return None
+        if answer.status != 200:
+            raise _refusal(answer, "checkpoint fetch")
+        try:
+            return _note(_utf8(answer.body))
+        except NcbRelayError as exc:
+            raise RelayUnavailable(f"the relay's checkpoint is unusable: {exc.message}") from exc
+
+    async def checkpoints(self, after: int = 0, limit: int = 100) -> tuple[bytes, ...]:
+        """The signed checkpoints of sizes above ``after``, in increasing size, unverified."""
+        after = _size_argument(after, "after")
+        if type(limit) is not int or not 1 <= limit <= MAX_LOG_BATCH:
+            raise UsageError(f"limit is an integer between 1 and {MAX_LOG_BATCH}")
+        value = await self._log_read(
+            f"/v1/log/checkpoints?after={after}&limit={limit}",
+            limit * NOTE_ANSWER,
+            "checkpoints",
+        )
+        try:
+            items = value.get("checkpoints")
+            if not isinstance(items, list) or len(items) > limit:
+                raise MalformedInput("the relay's answer holds no list of at most limit notes")
+            return tuple(_note(item) for item in items)
+        except NcbRelayError as exc:
+            raise RelayUnavailable(f"the relay's checkpoints are unusable: {exc.message}") from exc
+
+    async def inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
+        """The proof of the entry at ``index`` in the tree of ``size`` entries, unverified."""
+        index, size = _size_argument(index, "index"), _size_argument(size, "size")
+        if index >= size:
+            raise UsageError("the index is below the tree size")
+        value = await self._log_read(
+            f"/v1/log/inclusion?index={index}&size={size}", PROOF_ANSWER, "inclusion proof"
+        )
+        try:
+            if (value.get("index"), value.get("size")) != (index, size):
+                raise MalformedInput("the relay's proof is for another index or size")
+            return _proof(value.get("proof"), "inclusion proof")
+        except NcbRelayError as exc:
+            raise RelayUnavailable(f"the relay's proof is unusable: {exc.message}") from exc
+
+    async def consistency(self, old: int, new: int) -> tuple[bytes, ...]:
+        """The proof that the tree of ``new`` entries extends the one of ``old``, unverified."""
+        old, new = _size_argument(old, "old"), _size_argument(new, "new")
+        if old > new:
+            raise UsageError("the old size is at most the new size")
+        value = await self._log_read(
+            f"/v1/log/consistency?from={old}&to={new}", PROOF_ANSWER, "consistency proof"
+        )
+        try:
+            proof = _consistency(value)
+            if (proof.old_size, proof.new_size) != (old, new):
+                raise MalformedInput("the relay's proof is for other sizes")
+            return proof.proof
+        except NcbRelayError as exc:
+            raise RelayUnavailable(f"the relay's proof is unusable: {exc.message}") from exc
+
+    async def entries(self, start: int = 0, limit: int = 1000) -> tuple[LogEntry, ...]:
+        """Up to ``limit`` log entries from index ``start`` on, consecutive, unverified."""
+        start = _size_argument(start, "start")
+        if type(limit) is not int or not 1 <= limit <= MAX_LOG_BATCH:
+            raise UsageError(f"limit is an integer between 1 and {MAX_LOG_BATCH}")
+        value = await self._log_read(
+            f"/v1/log/entries?start={start}&limit={limit}",
+            limit * ENTRY_ANSWER + 1024,
+            "log entries",
+        )
+        try:
+            items = value.get("entries")
+            if not isinstance(items, list) or len(items) > limit:
+                raise MalformedInput("the relay's answer holds no list of at most limit entries")
+            entries = tuple(_log_entry(item) for item in items)
+            if [e.index for e in entries] != list(range(start, start + len(entries))):
+                raise MalformedInput("the relay's entries are not consecutive from start")
+            return entries
+        except NcbRelayError as exc:
+            raise RelayUnavailable(f"the relay's entries are unusable: {exc.message}") from exc
+
+    async def cosign(self, note: bytes) -> None:
+        """Give the relay a checkpoint with this principal's cosignature line(s) (a witness).
+
+        The caller has verified the checkpoint and its consistency with the
+        latest one it cosigned before it cosigned it.
+        """
+        if not isinstance(note, bytes) or not 0 < len(note) <= MAX_NOTE_BYTES:
+            raise UsageError(f"a cosigned note is at most {MAX_NOTE_BYTES} bytes")
+        answer = await self._request(
+            "POST", "/v1/log/cosignature", note, "text/plain; charset=utf-8"
+        )
+        if answer.status != 204:
+            raise _refusal(answer, "cosignature")
+
+    async def _log_read(self, target: str, max_bytes: int, what: str) -> dict[str, object]:
+        """A public GET of the log: its JSON object, or the refusal raised."""
+        answer = await self._request("GET", target, max_bytes=max_bytes, signed=False)
+        if answer.status != 200:
+            raise _refusal(answer, f"{what} fetch")
+        try:
+            return _json_object(answer.body, what)
+        except MalformedInput as exc:
+            raise RelayUnavailable(f"the relay's {what} is unusable: {exc.message}") from exc
+
     # --- the exchange --------------------------------------------------------------------------
 
     def _check_acceptance(self, envelope: bytes, body: bytes) -> Acceptance:
         value = _json_object(body, "acceptance")
+        index = value.get("logIndex")
         acceptance = Acceptance(
             sender=_text(value.get("sender"), "sender"),
             message_id=_hex32(value.get("messageId"), "message id"),
             message_hash=_hex32(value.get("messageHash"), "message hash"),
             accepted_at=_uint(value.get("acceptedAt"), "acceptance time"),
+            log_index=None if index is None else _log_size(index, "log index"),
         )
+        if "receipt" in value:  # the evidence comes whole
+            if index is None:
+                raise MalformedInput("the relay's receipt comes without a log index")
+            consistency = value.get("consistency")
+            acceptance = replace(
+                acceptance,
+                receipt=_receipt(value.get("receipt")),
+                checkpoint=_note(value.get("checkpoint")),
+                inclusion=_proof(value.get("inclusion"), "inclusion proof"),
+                consistency=None if consistency is None else _consistency(consistency),
+            )
+        elif any(name in value for name in ("checkpoint", "inclusion", "consistency")):
+            raise MalformedInput("the relay's evidence comes without its receipt")
         own = SealedEnvelope.from_bytes(envelope)
         if (acceptance.sender, acceptance.message_id, acceptance.message_hash) != (
             self.identity.principal,
@@ -369,3 +542,24 @@ class RelayClient:
         finally:
             await response.aclose()
         return _Answer(response.status_code, response.headers, b"".join(chunks))
+
+
+def _size_argument(value: object, what: str) -> int:
+    """A tree size or index the caller passes: an integer from 0 to 2**63 - 1."""
+    if type(value) is not int or not 0 <= value <= MAX_LOG_INDEX:
+        raise UsageError(f"{what} is an integer from 0 to 2**63 - 1")
+    return value
+
+
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedInput("the relay's note is not UTF-8") from None
+
+
+def _receipt(value: object) -> bytes:
+    receipt = _b64decode(value, MAX_RECEIPT_BYTES, "receipt")
+    if not receipt:
+        raise MalformedInput("the relay's receipt is empty")
+    return receipt

@@ -7,7 +7,7 @@ routing of replies are plain state with ``now`` passed in.
 Modules, from the bottom up: :mod:`.fields` (bounded field types),
 :mod:`.handling` (handling codes), :mod:`.body` (the body frame and opaque
 bodies), :mod:`.subjects`, :mod:`.assistance`, :mod:`.diffusion`,
-:mod:`.error_report` and :mod:`.provenance` (the built-in bodies),
+:mod:`.error_report`, :mod:`.provenance` and :mod:`.delivery_receipt` (the built-in bodies),
 :mod:`.registry` (encoding, decoding, extensions), :mod:`.message` (bodies
 checked against their envelopes), :mod:`.forwarding`, :mod:`.request_states` (the
 state table), :mod:`.conversation`, :mod:`.conversations`, :mod:`.review` and
@@ -32,6 +32,7 @@ from .assistance import (
 from .body import Body, OpaqueBody
 from .conversation import Conversation, Step
 from .conversations import Conversations, Delivery, Disposition
+from .delivery_receipt import DEFAULT_RECEIPT_POLICY, NO_RECEIPTS, DeliveryReceipt, ReceiptPolicy
 from .diffusion import Diffusion, Distribution, Notice
 from .error_report import ErrorReport
 from .fields import BodyPart
@@ -55,7 +56,9 @@ from .subjects import (
 
 __all__ = [
     "BUILTIN_BODIES",
+    "DEFAULT_RECEIPT_POLICY",
     "DEFAULT_REGISTRY",
+    "NO_RECEIPTS",
     "STANDARD_SECONDS",
     "TRANSITIONS",
     "URGENT_SECONDS",
@@ -71,6 +74,7 @@ __all__ = [
     "Conversations",
     "CryptoWallet",
     "Delivery",
+    "DeliveryReceipt",
     "Diffusion",
     "Disposition",
     "DisseminationPermission",
@@ -88,6 +92,7 @@ __all__ = [
     "Organisation",
     "PaymentAccount",
     "Person",
+    "ReceiptPolicy",
     "RequestEvent",
     "RequestState",
     "ReviewGate",

@@ -27,6 +27,7 @@ from .assistance import (
     Withdrawal,
 )
 from .body import Body, OpaqueBody
+from .delivery_receipt import DeliveryReceipt
 from .diffusion import Diffusion, Notice
 from .provenance import DisseminationPermission
 from .registry import DEFAULT_REGISTRY, BodyRegistry, encode_body
@@ -80,6 +81,20 @@ def _not_before(value: int | None, created: int, field: str) -> None:
         )
 
 
+def _check_receipt(body: DeliveryReceipt, *, created: int, reply_to: bytes | None) -> None:
+    """MSG-13: a receipt names, in ``reply_to``, the message it receipts; it follows it."""
+    if reply_to != body.message_hash:
+        raise BindingMismatch(
+            f"a {body.schema_id} body sets reply_to to the message hash it receipts"
+        )
+    if body.received_at > created:
+        raise InvalidBody(
+            "content.received_at: is later than the receipt",
+            field="content.received_at",
+            reason="invalid",
+        )
+
+
 def check_context(
     body: Body | OpaqueBody,
     *,
@@ -97,7 +112,9 @@ def check_context(
         return
     if isinstance(body, REPLY_BODIES) and reply_to is None:
         raise BindingMismatch(f"a {body.schema_id} body must answer a request (reply_to)")
-    if isinstance(body, AssistanceRequest):
+    if isinstance(body, DeliveryReceipt):
+        _check_receipt(body, created=created, reply_to=reply_to)
+    elif isinstance(body, AssistanceRequest):
         _not_before(body.urgency.deadline, created, "content.urgency.deadline")
     elif isinstance(body, (Acknowledgement, StatusUpdate)):
         _not_before(body.expected_answer_by, created, "content.expected_answer_by")

@@ -41,6 +41,7 @@ from .body import (
     OpaqueBody,
     check_schema_id,
 )
+from .delivery_receipt import DeliveryReceipt
 from .diffusion import Diffusion, Notice
 from .error_report import ErrorReport
 from .fields import MAX_ENVELOPE_BYTES, describe_validation_error, field_path
@@ -66,6 +67,7 @@ BUILTIN_BODIES: tuple[type[Body], ...] = (
     ErrorReport,
     Forward,
     DisseminationPermission,
+    DeliveryReceipt,
 )
 
 # A body fills at most an envelope; its texts are far shorter than the codec's str bound.
