@@ -11,6 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ncb_relay"
 ADAPTERS = {"atomic_file", "bureau", "bureau_cli", "cli", "client", "demo", "keystore", "relay"}
+ADAPTERS |= {"log_cli"}  # ncb-relay log audit|witness: the network, the clock, a state file
 ADAPTERS |= {"conformance"}  # the conformance adapter and runner: stdin, stdout, processes
 ADAPTERS |= {  # the administrators' commands, run by cli (spec/directory.md, "Command line")
     "admin_anchor",

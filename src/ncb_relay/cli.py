@@ -9,6 +9,8 @@
 (:mod:`ncb_relay.admin_signing`), ``verify``, ``audit`` and ``show``
 (:mod:`ncb_relay.admin_verify`); ``relay`` (:mod:`ncb_relay.admin_relay`).  ``bureau``
 (send, watch, show) is a bureau's user on a relay (:mod:`ncb_relay.bureau_cli`).
+``log`` (audit, witness) checks a relay's log and cosigns its checkpoints
+(:mod:`ncb_relay.log_cli`).
 ``conformance`` runs ``interop_tests/`` against an adapter
 (:mod:`ncb_relay.conformance.runner`).
 
@@ -36,6 +38,7 @@ from . import (
     admin_signing,
     admin_verify,
     bureau_cli,
+    log_cli,
 )
 from .conformance import runner as conformance
 from .demo.play import run_demo
@@ -91,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     admin_verify.register(commands)
     admin_relay.register(commands)
     bureau_cli.register(commands)
+    log_cli.register(commands)
     conformance.register(commands)
     return parser
 
