@@ -815,3 +815,35 @@ async def test_a_bug_in_a_job_fails_its_batch_and_leaves_no_transaction_open(
     assert not connection.in_transaction
     assert sqlite_store.queue_depth(connection, RABAT) == 0  # the whole batch was undone
     connection.close()
+
+
+def test_a_job_rolled_back_after_appending_leaves_no_leaf_and_no_gap(tmp_path: Path) -> None:
+    """The log's rows wait in memory until the batch seals; a job's rollback drops its own."""
+    connection = open_database(tmp_path / "store.db")
+    log = SqliteLog(connection, CHECKPOINT_SIGNER)
+    first, second = make_submission(SEOUL, (RABAT,), 1), make_submission(SEOUL, (RABAT,), 2)
+
+    def appends_then_fails() -> None:
+        log.append(0, bytes(32))
+        log.append(1, bytes(range(32)))
+        raise Replay("refused after appending")
+
+    jobs = [
+        Job(partial(sqlite_store.accept, connection, log, first, T0), 1),
+        Job(appends_then_fails, 0),
+        Job(partial(sqlite_store.accept, connection, log, second, T0), 1),
+    ]
+    sqlite_store.execute_batch(connection, log, jobs)
+    assert isinstance(jobs[1].error, Replay)
+    results = [job.result for job in (jobs[0], jobs[2])]
+    assert all(isinstance(r, Acceptance) for r in results)
+    assert [r.log_index for r in results if isinstance(r, Acceptance)] == [0, 1]
+    assert log.find_directory(bytes(range(32))) is None
+    entries = log.entries(0, 10)
+    assert [(e.index, e.entry) for e in entries] == [
+        (0, first.message_hash),
+        (1, second.message_hash),
+    ]
+    reopened = SqliteLog(connection, CHECKPOINT_SIGNER)  # checks every node and the signed root
+    assert (reopened.size, reopened.signed_size()) == (2, 2)
+    connection.close()

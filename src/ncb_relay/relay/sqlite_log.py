@@ -15,9 +15,12 @@ transactions, so an envelope is in the log exactly when it is accepted
   ``log_cosignatures``, the witness cosignature lines collected for each.
 
 The tree's right edge (:class:`~ncb_relay.merkle.CompactTree`) is kept in
-memory.  Jobs append to a *working* copy; each job marks the working tree
-before it runs and a job that is rolled back to its savepoint resets it to the
-mark.  After the last job of a batch the store signs one checkpoint for the
+memory.  Jobs append to a *working* copy, and their rows wait in memory; each
+job marks the working tree before it runs and a job that is rolled back to its
+savepoint resets it (and drops its rows) to the mark.  The rows of the whole
+batch are written with one statement per table when the batch seals, and
+proofs read the nodes of the open transaction and a bounded cache of recent
+ones before the tables.  After the last job of a batch the store signs one checkpoint for the
 new size (:meth:`SqliteLog.seal`, batched signing, LOG-11) in the same
 transaction, and only when the transaction has committed does the working tree
 become the committed one; if the transaction fails, the working tree is reset
@@ -37,12 +40,13 @@ from dataclasses import dataclass
 from .. import merkle
 from ..checkpoint import Checkpoint, parse_note
 from ..errors import LimitExceeded, NcbRelayError, StorageError, UsageError
-from .storage import KIND_NAMES, LogEntry
+from .storage import DIRECTORY_ENTRY, KIND_NAMES, LogEntry
 
 __all__ = ["CheckpointSigner", "SqliteLog", "node_reader"]
 
 MAX_COSIGNATURES = 31  # a note carries at most 32 signature lines (LOG-8), one is the log's
 MAX_PAGE_BYTES = 256 * 1024  # signed notes in one page of checkpoints
+MAX_CACHED_NODES = 1 << 16  # about 6 MiB of recent perfect subtree roots, for proofs
 
 CheckpointSigner = Callable[[int, bytes], bytes]
 """Signs the checkpoint of a tree (size, root) and returns the signed note (LOG-8)."""
@@ -81,6 +85,8 @@ COUNT_COSIGNATURES = (
 class _Mark:
     size: int
     edge: tuple[bytes, ...]
+    entries: int = 0  # pending rows of the open transaction, at the mark
+    nodes: int = 0
 
 
 def _tree(mark: _Mark) -> merkle.CompactTree:
@@ -123,6 +129,12 @@ class SqliteLog:
         self._signed_size = -1
         self._latest_note: bytes | None = None
         self._pending_note: bytes | None = None
+        # rows appended in the open transaction, written at once by seal(), and their nodes
+        self._pending_entries: list[tuple[int, int, bytes]] = []
+        self._pending_nodes: list[tuple[int, int, bytes]] = []
+        self._pending: dict[tuple[int, int], bytes] = {}
+        self._cache: dict[tuple[int, int], bytes] = {}  # committed nodes read or written lately
+        self._stored = node_reader(connection)
         latest = connection.execute(LATEST).fetchone()
         checkpoint = None if latest is None else _text_of(bytes(latest[1]))
         if checkpoint is not None and checkpoint.size != latest[0]:
@@ -165,25 +177,63 @@ class SqliteLog:
         return self._working.size
 
     def mark(self) -> _Mark:
-        return _Mark(self._working.size, self._working.edge)
+        return _Mark(
+            self._working.size,
+            self._working.edge,
+            len(self._pending_entries),
+            len(self._pending_nodes),
+        )
 
     def reset(self, mark: _Mark) -> None:
+        """Back to ``mark`` (a job rolled back to its savepoint): its appends are forgotten."""
         self._working = _tree(mark)
+        del self._pending_entries[mark.entries :]
+        del self._pending_nodes[mark.nodes :]
+        self._pending = {(0, i): merkle.leaf_hash(e) for i, _, e in self._pending_entries}
+        self._pending.update(((level, i), h) for level, i, h in self._pending_nodes)
 
     def append(self, kind: int, entry: bytes) -> int:
-        """Append ``entry`` as the next leaf (in the open transaction); return its index."""
+        """Append ``entry`` as the next leaf (in the open transaction); return its index.
+
+        The rows are written by :meth:`seal`, once per transaction, with one
+        statement for the entries and one for the nodes.
+        """
         if kind not in KIND_NAMES or len(entry) != merkle.HASH_BYTES:
             raise UsageError("a log entry is a known kind and 32 bytes")
         index = self._working.size
         completed = self._working.append(merkle.leaf_hash(entry))
-        self._connection.execute(INSERT_ENTRY, (index, kind, entry))
-        if len(completed) > 1:
-            self._connection.executemany(INSERT_NODE, completed[1:])
+        self._pending_entries.append((index, kind, entry))
+        self._pending_nodes.extend(completed[1:])
+        for level, node_index, value in completed:
+            self._pending[(level, node_index)] = value
         return index
 
     def find_directory(self, digest: bytes) -> int | None:
+        for index, kind, entry in self._pending_entries:
+            if kind == DIRECTORY_ENTRY and entry == digest:
+                return index
         row = self._connection.execute(FIND_DIRECTORY, (digest,)).fetchone()
         return None if row is None else int(row[0])
+
+    def _node(self, level: int, index: int) -> bytes:
+        """A perfect subtree root: appended in this transaction, cached, or read from the tables."""
+        key = (level, index)
+        value = self._pending.get(key) or self._cache.get(key)
+        if value is None:
+            value = self._stored(level, index)
+            self._remember(key, value)
+        return value
+
+    def _remember(self, key: tuple[int, int], value: bytes) -> None:
+        if len(self._cache) >= MAX_CACHED_NODES:
+            self._cache.clear()  # crude but bounded; the next proofs read the tables again
+        self._cache[key] = value
+
+    def _flush(self) -> None:
+        if self._pending_entries:
+            self._connection.executemany(INSERT_ENTRY, self._pending_entries)
+        if self._pending_nodes:
+            self._connection.executemany(INSERT_NODE, self._pending_nodes)
 
     def seal(self) -> tuple[int, bytes] | None:
         """Sign one checkpoint for the working tree if it grew (LOG-11).
@@ -191,6 +241,7 @@ class SqliteLog:
         Returns the size and note of the latest checkpoint, the new one or the
         one signed before; ``None`` if the relay never signed one.
         """
+        self._flush()
         size = self._working.size
         self._pending_note = None
         if self._signer is not None and size > self._signed_size:
@@ -209,11 +260,20 @@ class SqliteLog:
         if note is not None:
             self._latest_note, self._signed_size = note, self._committed.size
         self._pending_note = None
+        for key, value in self._pending.items():
+            self._remember(key, value)
+        self._forget_pending()
 
     def rolled_back(self) -> None:
         """The transaction failed: forget everything appended in it."""
         self._working = _tree(self._committed)
         self._pending_note = None
+        self._forget_pending()
+
+    def _forget_pending(self) -> None:
+        self._pending_entries.clear()
+        self._pending_nodes.clear()
+        self._pending.clear()
 
     # -- reads (any time on the writer thread)
 
@@ -224,12 +284,12 @@ class SqliteLog:
     def inclusion(self, index: int, size: int) -> list[bytes]:
         if not 0 <= index < size <= self._working.size:
             raise UsageError("the index must be below the size, and the size within the log")
-        return merkle.inclusion_proof(index, size, node_reader(self._connection))
+        return merkle.inclusion_proof(index, size, self._node)
 
     def consistency(self, old: int, new: int) -> list[bytes]:
         if not 0 <= old <= new <= self._working.size:
             raise UsageError("the sizes must not decrease and must be within the log")
-        return merkle.consistency_proof(old, new, node_reader(self._connection))
+        return merkle.consistency_proof(old, new, self._node)
 
     def _with_cosignatures(self, size: int, note: bytes) -> bytes:
         lines = [bytes(row[0]) for row in self._connection.execute(COSIGNATURES, (size,))]
