@@ -37,6 +37,8 @@ ACTIONS = [
     "diffusion approved",
     "diffusion forwarded",
     "journals checked",
+    "receipts for every message",
+    "cosigned and audited the log",
 ]
 
 
@@ -78,6 +80,13 @@ async def test_the_play_runs_every_step_over_the_relay(tmp_path: Path) -> None:
     circulated = by_action["diffusion forwarded"]
     assert set(circulated.to) == set(scenario.LINKED_SITES_TO)
     assert f"original author {scenario.RABAT}" in circulated.verified
+
+    logged = by_action["receipts for every message"]
+    assert "signed by XP.relay-lyon" in logged.what
+    assert "inclusion proof" in logged.verified
+    audited = by_action["cosigned and audited the log"]
+    assert audited.actor == scenario.COORDINATOR
+    assert "no problem found" in audited.verified
 
     # the deployment was made in root: the relay's store and every principal's journal
     assert (tmp_path / "relay.db").exists()

@@ -15,18 +15,21 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from ..admin_keystores import KDF_PROFILES
 from ..anchor import AnchorChain, RootKey, TrustAnchor
 from ..bureau import Bureau
 from ..entries import Role
 from ..errors import UsageError
 from ..identity import EncryptionKeyPair, PrivateIdentity, SigningKeyPair
+from ..keyring import HeldEncryptionKey, KdfParameters, Keyring
+from ..keystore import write_keystore
 from ..lifecycle import EncryptionKeySchedule, new_directory, new_principal
 from ..primitives import RandomSource
 from ..relay.config import RelayConfig, config_from_mapping
@@ -57,6 +60,20 @@ class Deployment:
     directory_file: Path
     identities: dict[str, PrivateIdentity]
     config: RelayConfig
+    relay_key: SigningKeyPair = field(repr=False, kw_only=True)
+    """The relay's signing key, listed in the directory (role ``relay``): it signs its log."""
+    relay_encryption: HeldEncryptionKey = field(repr=False, kw_only=True)
+
+    def write_relay_keystore(
+        self, passphrase: str, *, kdf: KdfParameters = KDF_PROFILES["interactive"]
+    ) -> None:
+        """The relay's keys in ``config.keystore``, for a relay started from the configuration.
+
+        The default work factor is the cheapest the reader accepts: a
+        deployment is throw-away; real keys come from ``ncb-relay relay init``.
+        """
+        keyring = Keyring(self.relay_id, self.relay_key, [self.relay_encryption])
+        write_keystore(self.config.keystore, keyring, passphrase, kdf=kdf)
 
     @property
     def anchors(self) -> AnchorChain:
@@ -126,6 +143,18 @@ def make_deployment(
                 since=now - 60,
             )
         )
+    relay_key, relay_encryption = SigningKeyPair(rng(32)), EncryptionKeyPair(rng(32))
+    record = schedule.record(relay_key, relay_id, relay_encryption.public_key, now - 60)
+    entries.append(
+        new_principal(
+            relay_id,
+            name="Relay",
+            role="relay",
+            signing_key=relay_key.public_key,
+            encryption_key=record,
+            since=now - 60,
+        )
+    )
     document = new_directory(anchor=anchor.hash, issued=now - 60, entries=entries)
     signed = document.draft()
     for key in roots[:2]:
@@ -144,7 +173,15 @@ def make_deployment(
         base=root,
     )
     return Deployment(
-        root, relay_id, coordinators[0], anchor_file, directory_file, identities, config
+        root,
+        relay_id,
+        coordinators[0],
+        anchor_file,
+        directory_file,
+        identities,
+        config,
+        relay_key=relay_key,
+        relay_encryption=HeldEncryptionKey(relay_encryption, record.not_before, record.not_after),
     )
 
 
@@ -154,7 +191,9 @@ async def running_relay(
 ) -> AsyncIterator[RunningRelay]:
     """Run the deployment's relay in a task group; stop it gracefully on exit."""
     stop = anyio.Event()
-    run = partial(run_relay, deployment.config, shutdown_trigger=stop.wait)
+    run = partial(
+        run_relay, deployment.config, shutdown_trigger=stop.wait, signer=deployment.relay_key
+    )
     if clock is not None:
         run = partial(run, clock=clock)
     async with anyio.create_task_group() as tasks:

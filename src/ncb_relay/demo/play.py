@@ -39,6 +39,9 @@ import anyio
 from ..bureau import Bureau, Incoming, RowState
 from ..errors import DisseminationForbidden, NcbRelayError
 from ..exception_groups import leaf_errors
+from ..identity import Signer
+from ..log_cli import run_audit
+from ..log_keys import relay_log_key, witness_key
 from ..messages import (
     Acknowledgement,
     AssistanceRequest,
@@ -53,6 +56,7 @@ from ..messages import (
     StatusUpdate,
 )
 from ..verified_directory import VerifiedDirectory
+from ..witness import Witness
 from . import scenario
 from .deployment import make_deployment, running_relay
 from .scenario import COORDINATOR, LINKED_SITES_TO, PARIS, RABAT, SEOUL
@@ -60,7 +64,7 @@ from .scenario import COORDINATOR, LINKED_SITES_TO, PARIS, RABAT, SEOUL
 __all__ = ["INTRO", "DemoFailed", "DemoStep", "Transcript", "play", "run_demo"]
 
 GS = COORDINATOR
-STEPS = 14
+STEPS = 16
 HASH_CHARS = 12
 WIDTH = 100
 SETUP_TIME = 30.0  # seconds, on top of the case's timeout: start and stop
@@ -514,6 +518,69 @@ def _journals(play: _Play) -> tuple[int, int, int]:
     return sent, received, refused
 
 
+async def _log(play: _Play, relay_id: str, signer: Signer) -> None:
+    """Every acceptance's evidence, then the coordinator as a witness and an auditor."""
+    gs = play.bureaus[GS]
+    directory = gs.keys
+    assert isinstance(directory, VerifiedDirectory)
+    # the delivery receipts each bureau sends by itself may still be on their way
+    while any(
+        row.state is not RowState.ACCEPTED
+        for bureau in play.bureaus.values()
+        for row in bureau.outbox(receipts=True)
+    ):
+        await anyio.sleep(0.05)
+    leaves, sizes, count = [], [], 0
+    for principal, bureau in play.bureaus.items():
+        for row in bureau.outbox(receipts=True):
+            receipt = bureau.log.receipt(row.message_id)
+            _expect(receipt is not None, f"a verified receipt for every message {principal} sent")
+            assert receipt is not None
+            leaves.append(receipt.log_index)
+            sizes.append(receipt.size)
+            count += 1
+    _expect(len(set(leaves)) == count, "every message to have its own leaf in the log")
+    held = [b.log.latest for b in play.bureaus.values()]
+    _expect(all(c is not None for c in held), "every bureau to hold a verified checkpoint")
+    play.step(
+        relay_id,
+        "receipts for every message",
+        f"{count} messages (with the delivery receipts the recipients sent back by themselves) "
+        f"accepted into the relay's log, at leaves {min(leaves)} to "
+        f"{max(leaves)} (leaf 0 is the directory version it serves), each with a receipt signed "
+        f"by {relay_id} and an inclusion proof in one of {len(set(sizes))} checkpoints",
+        "each sender verified its receipt's signature against the relay's key in the "
+        "directory, the inclusion proof against the relay's signed checkpoint, and that "
+        "checkpoint's consistency with the one it held before, before it called the message "
+        f"accepted; the bureaus now hold checkpoints of sizes "
+        f"{', '.join(str(c.size) for c in held if c is not None)}",
+    )
+
+    now = int(time.time())
+    log_key = relay_log_key(directory, relay_id, now)
+    key = witness_key(directory, GS, now)
+    witness = Witness(log=log_key, key=key, signer=signer)
+    note = await gs.relay.checkpoint()
+    _expect(note is not None, "the relay to serve its latest checkpoint")
+    assert note is not None
+    cosigned = witness.cosign(note, (), now=now)
+    await gs.relay.cosign(cosigned)
+    report = await run_audit(gs.relay, log_keys=[log_key], witnesses=[key])
+    _expect(report.ok, f"the audit of the relay's log to find nothing: {report.text()}")
+    checkpoint = witness.held
+    assert checkpoint is not None
+    play.step(
+        GS,
+        "cosigned and audited the log",
+        f"checkpoint {checkpoint.size} (root {_short(checkpoint.root)}) cosigned as a witness; "
+        f"the audit replayed all {report.size} entries and {report.checkpoints_checked} "
+        f"signed checkpoints",
+        f"every checkpoint's signature and root recomputed from the entries, "
+        f"{report.inclusion_proofs} inclusion and {report.consistency_proofs} consistency "
+        f"proofs checked against the signed roots: no problem found",
+    )
+
+
 @contextlib.contextmanager
 def _failures(doing: Callable[[], str], timeout: float) -> Iterator[None]:
     """Turn a time-out, a socket error or a group of errors into one typed error.
@@ -579,6 +646,8 @@ async def play(
             with anyio.fail_after(timeout):
                 state, reached = await _case(driver, relay.api.url, deployment.relay_id, timeout)
                 sent, received, refused = _journals(driver)
+                driver.current = "the relay's log to be checked"
+                await _log(driver, deployment.relay_id, deployment.identities[GS].signer)
             driver.current = "the bureaus and the relay to stop"
     _expect(len(driver.steps) == STEPS, f"{STEPS} steps")
     return Transcript(
