@@ -12,9 +12,11 @@ import argparse
 import cProfile
 import hashlib
 import io
+import json
 import os
 import pstats
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +47,11 @@ PLANS = {
 }
 PROFILE_NS = {"smoke": 2_000_000, "short": 1_500_000_000, "full": 4_000_000_000}
 PROFILE_LINES = 45
+# The audit of a relay's log (bench/log_audit.py; issue #7: 100,000 messages in under a minute)
+AUDIT_ENTRIES = {"smoke": 500, "short": 100_000, "full": 100_000}
+AUDIT_BATCH = 64  # entries a checkpoint
+AUDIT_SAMPLE = 64  # inclusion proofs the audit checks
+AUDIT_TIMEOUT = 600.0
 # Issue #9's reference figures for this kind of machine (one core, medians), in µs.
 REFERENCE_US = {
     "Ed25519 sign (96 B)": 16.0,
@@ -74,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="measure the relay node (default: on, off with --smoke)",
+    )
+    parser.add_argument(
+        "--audit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time the audit of a 100,000-entry relay log (default: on, off with --smoke)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
@@ -153,8 +166,36 @@ def _trim(text: str) -> str:
     return "\n".join(lines)
 
 
+def log_audit(mode: str, progress: Callable[[str], None]) -> dict[str, Any]:
+    """bench/log_audit.py in a child process (its own interpreter): its figures and verdict."""
+    entries, batch, sample = AUDIT_ENTRIES[mode], AUDIT_BATCH, AUDIT_SAMPLE
+    progress(f"log audit: {entries:,} entries, a checkpoint every {batch}, {sample} sampled")
+    argv = [sys.executable, "-m", "bench.log_audit", "--entries", str(entries)]
+    argv += ["--batch", str(batch), "--sample", str(sample)]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        argv, cwd=ROOT, capture_output=True, text=True, check=False, timeout=AUDIT_TIMEOUT
+    )
+    for line in done.stderr.splitlines():
+        progress(line)
+    try:
+        audit: dict[str, Any] = json.loads(done.stdout)
+    except ValueError:
+        return {"error": f"exit status {done.returncode}: {done.stderr.strip()[-500:]}"}
+    outcome = check("log_audit_s", float(audit["auditSeconds"]))
+    outcome["pass"] = bool(outcome["pass"] and audit["ok"])
+    progress(
+        f"log audit: {audit['entries']:,} entries in {audit['auditSeconds']:.1f} s "
+        f"({'PASS' if outcome['pass'] else 'MISS'})"
+    )
+    return {**audit, "batch": batch, "sample": sample, "check": outcome}
+
+
 def run(
-    mode: str, progress: Callable[[str], None], profile: bool, relay: bool = False
+    mode: str,
+    progress: Callable[[str], None],
+    profile: bool,
+    relay: bool = False,
+    audit: bool = False,
 ) -> dict[str, Any]:
     """Measure everything; the result as a JSON-ready dictionary."""
     plan = PLANS[mode]
@@ -253,6 +294,7 @@ def run(
         relay_result, relay_profiles = run_relay_bench(mode, progress, profile)
         for case, text in relay_profiles:
             profiles.append({"case": case, "profiler": "pyinstrument", "text": _trim(text)})
+    audit_result = log_audit(mode, progress) if audit else None
     return {
         "schema": 1,
         "mode": mode,
@@ -262,6 +304,7 @@ def run(
         "envelope": envelope_rows,
         "sizes": size_rows,
         "relay": relay_result,
+        "log_audit": audit_result,
         "profiles": profiles,
     }
 
@@ -278,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = "full" if args.full else "smoke" if args.smoke else "short"
     progress = _Progress(args.quiet)
     relay = mode != "smoke" if args.relay is None else bool(args.relay)
-    result = run(mode, progress, profile=not args.no_profile, relay=relay)
+    audit = mode != "smoke" if args.audit is None else bool(args.audit)
+    result = run(mode, progress, profile=not args.no_profile, relay=relay, audit=audit)
     json_path: Path = args.json
     markdown_path: Path = args.markdown
     try:

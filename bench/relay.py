@@ -13,8 +13,11 @@ latencies are pooled over rounds.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -31,27 +34,49 @@ from typing import Any
 from ncb_relay.demo.deployment import Member, make_deployment
 
 from .relay_load import KINDS, worker
+from .relay_node import WRITER_PATH
 from .report import check
 
 ROOT = Path(__file__).resolve().parents[1]
 RELAY_ID = "XP.relay-lyon"
+RELAY_PASSPHRASE = "bench relay keystore (throw-away)"  # noqa: S105 - a throw-away deployment
 START_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
 class RelayPlan:
-    """Concurrency levels, rounds, and requests (cycles for ``e2e``) per run at each level."""
+    """Concurrency levels, rounds, and requests (cycles for ``e2e``) per run at each level.
+
+    ``log_rounds`` and ``log_requests``: the log's cost (:func:`measure_log_cost`),
+    submissions per run of each of the two relays at each level.
+    """
 
     levels: tuple[int, ...]
     rounds: int
     requests: dict[int, int]  # total submissions per run of ``bare`` and ``submit``
     cycles: dict[int, int]  # total submit-fetch-acknowledge cycles per ``e2e`` run
+    log_rounds: int
+    log_requests: dict[int, int]
 
 
 RELAY_PLANS = {
-    "smoke": RelayPlan((1, 2), 1, {1: 60, 2: 80}, {1: 20, 2: 30}),
-    "short": RelayPlan((1, 8, 32), 2, {1: 200, 8: 1200, 32: 2400}, {1: 60, 8: 320, 32: 640}),
-    "full": RelayPlan((1, 8, 32), 5, {1: 600, 8: 4000, 32: 8000}, {1: 200, 8: 1200, 32: 2400}),
+    "smoke": RelayPlan((1, 2), 1, {1: 60, 2: 80}, {1: 20, 2: 30}, 1, {1: 30, 2: 40}),
+    "short": RelayPlan(
+        (1, 8, 32),
+        2,
+        {1: 200, 8: 1200, 32: 2400},
+        {1: 60, 8: 320, 32: 640},
+        3,
+        {1: 150, 8: 320, 32: 640},
+    ),
+    "full": RelayPlan(
+        (1, 8, 32),
+        5,
+        {1: 600, 8: 4000, 32: 8000},
+        {1: 200, 8: 1200, 32: 2400},
+        9,
+        {1: 400, 8: 2000, 32: 4000},
+    ),
 }
 E2E_P99_LEVEL = 32  # the end-to-end latency target is set at 32 senders
 
@@ -83,14 +108,31 @@ def filesystem_of(path: Path) -> str:
 class RelayChild:
     """The relay node in a child process; ``url`` once it listens."""
 
-    def __init__(self, folder: Path, profile: Path | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        profile: Path | None = None,
+        *,
+        database: Path | None = None,
+        log: bool = True,
+    ) -> None:
         argv = [sys.executable, "-m", "bench.relay_node", str(folder)]
         if profile is not None:
             argv.append(str(profile))
+        if not log:
+            argv.append("--no-log")
+        env = {**os.environ, "NCB_RELAY_PASSPHRASE": RELAY_PASSPHRASE}
+        if database is not None:  # the configuration's is folder/relay.db
+            env["NCB_RELAY_DATABASE"] = str(database.resolve())
         self.errors = folder / f"relay-{time.monotonic_ns()}.stderr"
         with self.errors.open("wb") as errors:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True
+                argv,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                env=env,
             )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().split()
@@ -107,6 +149,17 @@ class RelayChild:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
         ticks = int(fields[11]) + int(fields[12])  # utime and stime
         return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+    def writer(self) -> dict[str, int]:
+        """The store's writer thread so far: transactions, jobs, CPU and wall time (ns)."""
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=START_TIMEOUT)
+        try:
+            connection.request("GET", WRITER_PATH)
+            answer = connection.getresponse()
+            figures: dict[str, int] = json.loads(answer.read())
+        finally:
+            connection.close()
+        return figures
 
     def stop(self) -> None:
         """SIGTERM (a graceful shutdown), then wait; kill after the timeout."""
@@ -155,11 +208,14 @@ class Load:
         for index in jobs:
             if self.links[index].recv() != "ready":
                 raise RuntimeError("a load worker failed")
+        writer = self.child.writer()
         server_cpu = self.child.cpu_ns()
         for index in jobs:
             self.links[index].send("go")
         parts = [self.links[index].recv() for index in jobs]
         server_cpu = self.child.cpu_ns() - server_cpu
+        writer = {name: value - writer[name] for name, value in self.child.writer().items()}
+        count = sum(len(p["latencies_ns"]) for p in parts)
         latencies = [ns for part in parts for ns in part["latencies_ns"]]
         elapsed = max(p["end_ns"] for p in parts) - min(p["start_ns"] for p in parts)
         return {
@@ -171,6 +227,11 @@ class Load:
             # busy fractions of one core over the run (several load processes: the busiest)
             "server_cpu": server_cpu / elapsed,
             "load_cpu": max(p["cpu_ns"] / (p["end_ns"] - p["start_ns"]) for p in parts),
+            # per cycle: the relay's CPU; the store's writer thread: its CPU, its transactions
+            "server_cpu_us": server_cpu / max(1, count) / 1e3,
+            "writer_cpu_us": writer["cpu_ns"] / max(1, count) / 1e3,
+            "commit_ms": writer["wall_ns"] / max(1, writer["batches"]) / 1e6,
+            "jobs_per_commit": writer["jobs"] / max(1, writer["batches"]),
         }
 
     def close(self) -> None:
@@ -205,6 +266,10 @@ def _summary(runs: list[dict[str, Any]], requests_per_cycle: int) -> dict[str, A
         "errors": sum(run["errors"] for run in runs),
         "server_cpu": statistics.median(run["server_cpu"] for run in runs),
         "load_cpu": statistics.median(run["load_cpu"] for run in runs),
+        **{
+            name: statistics.median(run[name] for run in runs)
+            for name in ("server_cpu_us", "writer_cpu_us", "commit_ms", "jobs_per_commit")
+        },
     }
 
 
@@ -218,6 +283,7 @@ def _deployment(levels: Sequence[int]) -> Iterator[tuple[Path, list[tuple[Any, A
         members += [Member(f"ZZ.recipient-{i}", f"Recipient {i}") for i in range(top)]
         members += [Member(f"ZZ.sink-{i}", f"Sink {i}") for i in range(top)]
         deployment = make_deployment(folder, members, now=int(time.time()), relay_id=RELAY_ID)
+        deployment.write_relay_keystore(RELAY_PASSPHRASE)
         ids = deployment.identities
         yield (
             folder,
@@ -265,10 +331,80 @@ def _measure(
     }
 
 
+LOG_VARIANTS = ("with_log", "without_log")
+
+
+def _fresh_database(folder: Path, name: str) -> Path:
+    """A database path in ``folder`` that no relay has used: a fresh store (AUTH-12)."""
+    return folder / f"{name}-{time.monotonic_ns()}.db"
+
+
+def measure_log_cost(
+    plan: RelayPlan,
+    folder: Path,
+    pairs: list[tuple[Any, Any, Any]],
+    progress: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """The relay's submit rate with its Merkle log and with the log switched off.
+
+    Two relay nodes of the same deployment, each on a fresh store of its own
+    (``NCB_RELAY_DATABASE``): the relay as it is, and the bench-only variant
+    whose store keeps no log (``--no-log``, bench/relay_node.py).  Both are up
+    for the whole measurement and only one is loaded at a time: at each level
+    of each round a ``submit`` run on one, then the same run on the other, the
+    order alternating.  The figure of a level is the median over rounds of the
+    ratio of the two adjacent runs (with / without), which cancels the drift of
+    a shared machine; the rates are medians over rounds.
+    """
+    top = max(plan.levels)
+    processes = min(load_processes(), top)
+    runs: dict[int, dict[str, list[dict[str, Any]]]] = {
+        level: {variant: [] for variant in LOG_VARIANTS} for level in plan.levels
+    }
+    with contextlib.ExitStack() as stack:
+        loads: dict[str, Load] = {}
+        for variant in LOG_VARIANTS:
+            database = _fresh_database(folder, f"log-cost-{variant}")
+            child = RelayChild(folder, database=database, log=variant == "with_log")
+            stack.callback(child.stop)
+            loads[variant] = Load(child, pairs, processes)
+            stack.callback(loads[variant].close)
+        for variant in LOG_VARIANTS:  # a warm-up run each, not counted
+            loads[variant].run("submit", top, top)
+        for round_index in range(plan.log_rounds):
+            for position, level in enumerate(plan.levels):
+                flip = (round_index + position) % 2
+                for variant in LOG_VARIANTS[flip:] + LOG_VARIANTS[:flip]:
+                    run = loads[variant].run("submit", level, plan.log_requests[level])
+                    runs[level][variant].append(run)
+                    progress(
+                        f"log cost round {round_index + 1}/{plan.log_rounds}, {level} senders, "
+                        f"{variant.replace('_', ' ')}: {run['rate']:,.0f}/s, {run['errors']} errors"
+                    )
+    rows = []
+    for level, variants in runs.items():
+        with_log, without_log = variants["with_log"], variants["without_log"]
+        ratios = [w["rate"] / o["rate"] for w, o in zip(with_log, without_log, strict=True)]
+        rows.append(
+            {
+                "senders": level,
+                "with_log": _summary(with_log, 1),
+                "without_log": _summary(without_log, 1),
+                "ratios": ratios,
+                "check": check("log_cost", statistics.median(ratios)),
+            }
+        )
+    return rows
+
+
 def _profile(
     plan: RelayPlan, folder: Path, pairs: list[tuple[Any, Any, Any]], kinds: Sequence[str]
-) -> str:
-    """pyinstrument's text for the relay process while it serves ``kinds`` at the top level."""
+) -> tuple[str, str]:
+    """Profiles of the relay process while it serves ``kinds`` at the top level.
+
+    pyinstrument's text for the main thread, and cProfile's for the store's
+    writer thread (its group-commit transactions).
+    """
     output = folder / "relay-profile.txt"
     # a fresh store: on an existing one a relay refuses requests dated before its start
     # plus the request skew (AUTH-12), and the profile would show refusals
@@ -279,19 +415,27 @@ def _profile(
     load = Load(child, pairs, min(load_processes(), level))
     errors = 0
     try:
-        for kind in kinds:  # a third of a run's requests: the profiler slows the node
+        for kind in kinds:  # a quarter of a run's requests: the profiler slows the node
             total = plan.cycles[level] if kind == "e2e" else plan.requests[level]
-            errors += load.run(kind, level, max(level, total // 3))["errors"]
+            errors += load.run(kind, level, max(level, total // 4))["errors"]
     finally:
         load.close()
         child.stop()
     text = output.read_text() if output.exists() else ""
+    writer = output.with_suffix(".writer.txt")
+    writer_text = writer.read_text() if writer.exists() else ""
     note = f"{errors} unexpected answers during the profile\n" if errors else ""
     head, banner, functions = text.partition("Profile at ")
     if banner:  # the summary goes after pyinstrument's banner, which the report drops
         banner_line, _, functions = functions.partition("\n")
         text = f"{head}{banner}{banner_line}\n{by_package(functions)}{functions}"
-    return note + text
+    return note + text, note + _writer_summary(writer_text)
+
+
+def _writer_summary(text: str) -> str:
+    """cProfile's text without its blank lines and directory prefixes."""
+    lines = [line.replace(str(ROOT) + "/", "") for line in text.splitlines() if line.strip()]
+    return "\n".join(re.sub(r"/\S*/site-packages/", "", line) for line in lines)
 
 
 def by_package(flat: str) -> str:
@@ -329,6 +473,7 @@ def run_relay_bench(
     profiles: list[tuple[str, str]] = []
     with _deployment(plan.levels) as (folder, pairs):
         measured = _measure(plan, folder, pairs, progress)
+        log_rows = measure_log_cost(plan, folder, pairs, progress)
         e2e_level = E2E_P99_LEVEL if E2E_P99_LEVEL in plan.levels else max(plan.levels)
         for level, kinds in measured.items():
             bare, submit, e2e = kinds["bare"], kinds["submit"], kinds["e2e"]
@@ -345,11 +490,24 @@ def run_relay_bench(
             if not outcome["pass"]
             for kind in (("submit",) if name == "relay_vs_bare" else ("e2e",))
         }
-        if profile and missed:
+        top = max(plan.levels)
+        log_missed = not all(row["check"]["pass"] for row in log_rows)
+        if profile and log_missed:  # submit first: the relay's miss is profiled on it as well
+            served = tuple(k for k in ("submit", "e2e") if k == "submit" or k in missed)
+        else:
             served = tuple(k for k in ("submit", "e2e") if k in missed)
-            case = f"relay node serving {' and '.join(served)} at {max(plan.levels)} senders"
+        if profile and served:
+            case = f"relay node serving {' and '.join(served)} at {top} senders"
             progress(f"profiling the {case}")
-            profiles.append((case, _profile(plan, folder, pairs, served)))
+            main_text, writer_text = _profile(plan, folder, pairs, served)
+            if missed:
+                profiles.append((case, main_text))
+            if log_missed:
+                case = (
+                    f"log cost: the store's writer thread (cProfile) of the relay node with its "
+                    f"log, serving {' and '.join(served)} at {top} senders"
+                )
+                profiles.append((case, writer_text))
         result = {
             "measured": True,
             "plan": asdict(plan),
@@ -363,5 +521,14 @@ def run_relay_bench(
             "storage": f"SQLite, WAL, synchronous=FULL, group commit, on {filesystem_of(folder)}",
             "e2e_p99_level": e2e_level,
             "rows": rows,
+            "log_cost": {
+                "rounds": plan.log_rounds,
+                "requests": plan.log_requests,
+                "baseline": (
+                    "the same relay node with its store's log switched off "
+                    "(bench/relay_node.py --no-log)"
+                ),
+                "rows": log_rows,
+            },
         }
     return result, profiles

@@ -60,6 +60,22 @@ TARGETS: dict[str, dict[str, Any]] = {
         "bound": 25.0,
         "kind": "at most",
     },
+    "log_cost": {
+        "text": (
+            "log costs at most 10% of submit throughput (submit rate with the Merkle log / "
+            "without it, issue #7)"
+        ),
+        "bound": 0.9,
+        "kind": "at least",
+    },
+    "log_audit_s": {
+        "text": (
+            "the audit verifies the log of a relay that has served 100,000 messages in under "
+            "a minute (issue #7)"
+        ),
+        "bound": 60.0,
+        "kind": "at most",
+    },
 }
 
 RELAY_NOT_MEASURED = (
@@ -254,6 +270,99 @@ def _lines_relay(relay: dict[str, Any]) -> Iterable[str]:
     )
 
 
+def _pair(row: dict[str, Any], name: str, digits: int) -> str:
+    """``with / without`` of one figure of a log-cost row (empty if either lacks it)."""
+    high, low = row["with_log"].get(name), row["without_log"].get(name)
+    if high is None or low is None:
+        return ""
+    return f"{high:,.{digits}f} / {low:,.{digits}f}"
+
+
+def _lines_log_cost(relay: dict[str, Any]) -> Iterable[str]:
+    cost = relay.get("log_cost") if relay.get("measured") else None
+    if not cost:
+        yield "Not measured in this run (the relay benchmark did not run)."
+        return
+    requests = ", ".join(f"{n:,} at {level}" for level, n in cost["requests"].items())
+    yield (
+        "Issue #7: appending every accepted envelope to the Merkle log, signing one checkpoint "
+        "per group-commit transaction, reading an inclusion proof per acceptance and signing a "
+        "receipt per 202 must not cost more than 10% of the relay's submit rate. Two more relay "
+        "nodes of the same deployment, each on a fresh store of its own, run side by side in "
+        f"this run: the relay as it is (*with log*) and {cost['baseline']} (*without log*: "
+        "no entry, node or checkpoint written, no checkpoint or receipt signed, no proof "
+        "read; the 202 carries `logIndex` alone). Only one is loaded at a time: at each "
+        f"concurrency of each of {cost['rounds']} round(s), a submit run on one, then the same "
+        "run on the other, the order alternating; submissions per run: "
+        f"{requests} senders. *with / without* is the median over rounds of the ratio of the "
+        "two adjacent runs (robust to a shared machine's drift); rates are medians over "
+        "rounds, latencies pooled. The last four columns (with / without, medians over rounds) "
+        "say where a difference comes from: the relay process's CPU per submission (all "
+        "threads), the part of it spent in the store's writer thread (the group-commit "
+        "transactions: the inserts, the log's appends, checkpoint and proofs), the wall time "
+        "of one transaction including its commit (`synchronous=FULL`: an fsync) and the "
+        "submissions per transaction (`GET /bench/writer`, bench/relay_node.py)."
+    )
+    yield ""
+    yield (
+        "| Senders | with log req/s | with log p50 / p99 ms | without log req/s "
+        "| without log p50 / p99 ms | with / without (≥ 0.90) | ratio per round | errors "
+        "| relay CPU µs / submit | writer CPU µs / submit | ms / transaction "
+        "| submits / transaction |"
+    )
+    yield "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    for row in cost["rows"]:
+        with_log, without_log = row["with_log"], row["without_log"]
+        senders = f"{row['senders']} sender{'s' if row['senders'] != 1 else ''}"
+        ratios = " ".join(f"{ratio:.2f}" for ratio in row["ratios"])
+        errors = with_log["errors"] + without_log["errors"]
+
+        yield (
+            f"| {senders} | {with_log['rate']:,.0f} | {_ms(with_log['p50_ms'])} / "
+            f"{_ms(with_log['p99_ms'])} | {without_log['rate']:,.0f} "
+            f"| {_ms(without_log['p50_ms'])} / {_ms(without_log['p99_ms'])} "
+            f"| {_verdict(row['check'])} | {ratios} | {errors} | {_pair(row, 'server_cpu_us', 0)} "
+            f"| {_pair(row, 'writer_cpu_us', 0)} | {_pair(row, 'commit_ms', 2)} "
+            f"| {_pair(row, 'jobs_per_commit', 1)} |"
+        )
+
+
+def _lines_log_audit(audit: dict[str, Any] | None) -> Iterable[str]:
+    if not audit:
+        yield (
+            "Not measured in this run: `python -m bench` measures it unless `--smoke`, "
+            "`--no-audit` skips it."
+        )
+        return
+    if "error" in audit:
+        yield f"The audit benchmark failed: {audit['error']}"
+        return
+    outcome = audit["check"]
+    verdict = "PASS" if outcome["pass"] else "**MISS**"
+    yield (
+        "`bench/log_audit.py` fills a throw-away relay's SQLite store with "
+        f"{audit['filled']:,} envelope entries through the store's log (one signed checkpoint "
+        f"per {audit['batch']} entries, as group commit signs them), starts the relay node and "
+        "times `ncb-relay log audit --json` against it over HTTP, from its start to its report: "
+        "every entry and checkpoint read, every checkpoint's signature and consistency with the "
+        f"previous one checked, and inclusion proofs for a sample of {audit['sample']}. The "
+        "relay and the auditor share one process (and its interpreter lock), so the figure is "
+        "pessimistic."
+    )
+    yield ""
+    yield (
+        "| Entries | checkpoints checked | consistency proofs | inclusion proofs "
+        "| audit verdict | fill s | audit s | audit (< 60 s) |"
+    )
+    yield "|--:|--:|--:|--:|---|--:|--:|--:|"
+    yield (
+        f"| {audit['entries']:,} | {audit['checkpointsChecked']:,} "
+        f"| {audit['consistencyProofs']:,} | {audit['inclusionProofs']:,} "
+        f"| {'ok' if audit['ok'] else 'FAILED'} | {audit['fillSeconds']:.1f} "
+        f"| {audit['auditSeconds']:.1f} | {outcome['value']:.1f} s {verdict} |"
+    )
+
+
 def render_markdown(result: dict[str, Any], notes: str) -> str:
     """The whole page, with ``notes`` between the markers."""
     plan = result["plan"]
@@ -275,6 +384,14 @@ def render_markdown(result: dict[str, Any], notes: str) -> str:
             for name, outcome in row["checks"].items()
             if not outcome["pass"]
         ]
+        misses += [
+            f"log cost at {row['senders']} senders"
+            for row in relay.get("log_cost", {}).get("rows", [])
+            if not row["check"]["pass"]
+        ]
+    audit = result.get("log_audit")
+    if audit and "check" in audit and not audit["check"]["pass"]:
+        misses.append("log audit")
     lines: list[str] = [
         "# Benchmarks",
         "",
@@ -323,6 +440,14 @@ def render_markdown(result: dict[str, Any], notes: str) -> str:
         "## Relay throughput and scaling",
         "",
         *_lines_relay(relay),
+        "",
+        "## The log's cost to the relay",
+        "",
+        *_lines_log_cost(relay),
+        "",
+        "## Auditing a relay's log",
+        "",
+        *_lines_log_audit(audit),
         "",
         "## Notes on the misses",
         "",

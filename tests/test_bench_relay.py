@@ -9,6 +9,7 @@ request got an unexpected answer.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `pytest` rather than `python -m pytest`
     sys.path.insert(0, str(ROOT))
 
-from bench.__main__ import main  # noqa: E402
+from bench.__main__ import log_audit, main  # noqa: E402
 from bench.relay import RELAY_PLANS  # noqa: E402
-from bench.relay_node import with_bare_endpoint  # noqa: E402
-from bench.report import TARGETS  # noqa: E402
+from bench.relay_node import UnloggedLog, with_bare_endpoint  # noqa: E402
+from bench.report import TARGETS, render_markdown  # noqa: E402
+
+from ncb_relay.relay.sqlite_store import open_sqlite_store  # noqa: E402
 
 LEVELS = RELAY_PLANS["smoke"].levels
 
@@ -62,6 +65,36 @@ def test_json_has_every_relay_row_and_target(smoke: tuple[dict[str, Any], str]) 
     assert len(relay_profiles) == (1 if missed else 0)
 
 
+def test_json_has_the_log_cost_at_every_level(smoke: tuple[dict[str, Any], str]) -> None:
+    result, _ = smoke
+    cost = result["relay"]["log_cost"]
+    rows = {row["senders"]: row for row in cost["rows"]}
+    assert set(rows) == set(LEVELS)
+    for row in rows.values():
+        for variant in ("with_log", "without_log"):
+            figures = row[variant]
+            assert figures["errors"] == 0
+            assert figures["rate"] > 0
+            assert figures["jobs_per_commit"] >= 1  # the writer thread's clock ran
+            assert figures["writer_cpu_us"] > 0
+        assert len(row["ratios"]) == RELAY_PLANS["smoke"].log_rounds
+        assert row["check"]["bound"] == TARGETS["log_cost"]["bound"]
+        assert isinstance(row["check"]["pass"], bool)
+    missed = any(not row["check"]["pass"] for row in rows.values())
+    log_profiles = [p for p in result["profiles"] if p["case"].startswith("log cost")]
+    assert len(log_profiles) == (1 if missed else 0)
+
+
+def test_markdown_has_the_log_cost_table(smoke: tuple[dict[str, Any], str]) -> None:
+    _, text = smoke
+    assert TARGETS["log_cost"]["text"] in text
+    lines = text.splitlines()
+    for senders in LEVELS:
+        label = f"| {senders} sender{'s' if senders != 1 else ''} |"
+        (row,) = [line for line in lines if line.startswith(label)]
+        assert row.count("PASS") + row.count("MISS") == 1
+
+
 def test_markdown_has_the_relay_table(smoke: tuple[dict[str, Any], str]) -> None:
     _, text = smoke
     assert "not measured yet" not in text
@@ -90,3 +123,42 @@ def test_bare_endpoint_answers_without_the_app() -> None:
     trio.run(bare, {"type": "http", "path": "/bench/bare", "method": "POST"}, receive, send)
     assert sent[0]["status"] == 202
     assert sent[-1] == {"type": "http.response.body", "body": b""}
+
+
+def test_the_unlogged_log_writes_and_signs_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+
+    async def create() -> None:  # the schema, as a relay makes it
+        async with open_sqlite_store(path):
+            pass
+
+    trio.run(create)
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        log = UnloggedLog(connection, lambda size, root: b"never signed")
+        connection.execute("BEGIN IMMEDIATE")
+        assert [log.append(0, bytes(32)), log.append(0, bytes([1]) * 32)] == [0, 1]
+        assert log.seal() is None
+        connection.execute("COMMIT")
+        log.committed()
+        for table in ("log_entries", "log_nodes", "log_checkpoints"):
+            assert connection.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+        assert log.latest() is None
+    finally:
+        connection.close()
+
+
+def test_log_audit_is_wired_in(smoke: tuple[dict[str, Any], str]) -> None:
+    said: list[str] = []
+    audit = log_audit("smoke", said.append)
+    assert audit["ok"] is True
+    assert audit["entries"] == audit["filled"] + 1  # and the directory version the relay logs
+    assert audit["checkpointsChecked"] >= audit["checkpointsSigned"]
+    assert audit["check"]["bound"] == TARGETS["log_audit_s"]["bound"]
+    assert audit["check"]["pass"] is True  # 500 entries: far under a minute
+    assert said
+    result, _ = smoke
+    text = render_markdown({**result, "json_name": "r.json", "log_audit": audit}, "notes")
+    assert TARGETS["log_audit_s"]["text"] in text
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| {audit['entries']:,} |")]
+    assert "PASS" in row
