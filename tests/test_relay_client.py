@@ -10,6 +10,7 @@ Backoff delays are tiny; nothing here measures time.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -279,3 +280,33 @@ async def test_unknown_codes_and_garbage_answers_are_typed(tmp_path: Path) -> No
 def test_a_base_url_that_is_not_an_origin_is_a_usage_error(base_url: str) -> None:
     with pytest.raises(UsageError, match="base_url"):
         RelayClient(base_url, relay_id=RELAY, identity=IDS[SEOUL])
+
+
+class _StalledUpload(httpx.AsyncBaseTransport):
+    """Takes the first chunk of a request body, then never answers (a write that hangs)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.stream
+        assert isinstance(body, httpx.AsyncByteStream)
+        async for _ in body:
+            break  # the rest of the upload never happens
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.anyio
+async def test_a_submission_cancelled_mid_upload_leaves_no_unfinished_body_stream() -> None:
+    """httpx's own byte stream is an async generator that trio reports when it is dropped
+    half-read (encode/httpx#3686); the client hands httpx a plain iterator instead."""
+    client = RelayClient(
+        "http://relay.test",
+        relay_id=RELAY,
+        identity=IDS[SEOUL],
+        clock=lambda: 1_800_000_000,
+        transport=_StalledUpload(),
+    )
+    with anyio.move_on_after(0.05):
+        await client.submit(b"\x00" * 64)
+    await client.aclose()
+    gc.collect()  # a half-read async generator is finalised here, and trio warns
+    await anyio.sleep(0)

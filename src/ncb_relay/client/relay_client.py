@@ -123,6 +123,37 @@ _RETRIED = frozenset({429, 500, 502, 503, 504})
 _REFUSED_UNCHANGED = frozenset({429, 503})  # a refusal that stored nothing (API-20)
 
 
+class _OneChunk:
+    """An async iterator over one chunk: nothing to finalise if it is dropped half-read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._data is None:
+            raise StopAsyncIteration
+        data, self._data = self._data, None
+        return data
+
+
+class _Body(httpx.AsyncByteStream):
+    """A request body for httpx that is not an async generator.
+
+    httpx's own byte stream iterates through an async generator, which trio
+    reports when a request is cancelled in the middle of its upload and the
+    generator is collected unfinished (encode/httpx#3686).
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __aiter__(self) -> _OneChunk:
+        return _OneChunk(self._data)
+
+
 class RelayClient:
     """One bureau's connection to one relay: submit, fetch, acknowledge, directory.
 
@@ -516,6 +547,7 @@ class RelayClient:
         request = self._http.build_request(
             method, target, content=body, headers=headers, timeout=timeout or self._timeout
         )
+        request.stream = _Body(body)  # its Content-Length is already set from ``body``
         if signed:  # over the target exactly as httpx puts it on the request line
             credentials = sign_request(
                 principal=self.identity.principal,
