@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..checkpoint import DEFAULT_LIMITS, Checkpoint, parse_note, verify_checkpoint
+from ..checkpoint import DEFAULT_LIMITS, parse_note, verify_checkpoint
 from ..errors import LimitExceeded, NcbRelayError
 from ..log_keys import relay_log_key, witness_key
 from ..merkle import MAX_TREE_SIZE
@@ -84,12 +85,8 @@ def _json(value: object) -> Response:
     )
 
 
-def _hex(proof: object) -> list[str]:
-    return [bytes(h).hex() for h in proof]  # type: ignore[attr-defined]
-
-
-async def _size(ctx: RelayContext) -> int:
-    return await ctx.store.log_size()
+def _hex(proof: Sequence[bytes]) -> list[str]:
+    return [h.hex() for h in proof]
 
 
 async def get_checkpoint(request: Request, ctx: RelayContext) -> Response:
@@ -119,7 +116,7 @@ async def get_inclusion(request: Request, ctx: RelayContext) -> Response:
     charge_public_read(ctx)
     query = parse_query(request, {"index": None, "size": None})
     index, size = query["index"], query["size"]
-    if not index < size <= await _size(ctx):
+    if not index < size <= await ctx.store.log_size():
         raise Problem(400, "malformed")
     proof = await ctx.store.log_inclusion(index, size)
     return _json({"index": index, "size": size, "proof": _hex(proof)})
@@ -130,7 +127,7 @@ async def get_consistency(request: Request, ctx: RelayContext) -> Response:
     charge_public_read(ctx)
     query = parse_query(request, {"from": None, "to": None})
     old, new = query["from"], query["to"]
-    if not old <= new <= await _size(ctx):
+    if not old <= new <= await ctx.store.log_size():
         raise Problem(400, "malformed")
     proof = await ctx.store.log_consistency(old, new)
     return _json({"from": old, "to": new, "proof": _hex(proof)})
@@ -163,19 +160,20 @@ async def post_cosignature(request: Request, ctx: RelayContext) -> Response:
     except NcbRelayError as exc:
         raise Problem(403, "unknown-key") from exc
     try:
-        note = parse_note(body)
-        checkpoint = Checkpoint.parse(note.text)
         verified = verify_checkpoint(body, log=log, witnesses=[witness], threshold=1)
     except NcbRelayError as exc:
         raise Problem(
             400 if exc.code in ("malformed", "limit-exceeded") else 422, exc.code
         ) from exc
-    own = await ctx.store.log_checkpoint_note(checkpoint.size)
-    if own is None or parse_note(own).text != note.text:
+    text = verified.checkpoint.text()  # the one encoding of its checkpoint (LOG-6)
+    own = await ctx.store.log_checkpoint_note(verified.size)
+    if own is None or parse_note(own).text != text:
         raise Problem(422, "binding-mismatch")
-    (line,) = [
-        s.line() for s in note.signatures if s.name == witness.name and s.key_id == witness.key_id
-    ][-1:]
+    line = next(  # the one that verified (the threshold of one was met)
+        s.line()
+        for s in reversed(parse_note(body).signatures)
+        if s.name == witness.name and s.key_id == witness.key_id
+    )
     try:
         await ctx.store.log_add_cosignature(verified.size, witness.name, line)
     except LimitExceeded as exc:  # 31 witnesses cosigned it already (LOG-8)

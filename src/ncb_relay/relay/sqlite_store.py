@@ -70,6 +70,8 @@ from .storage import (
     Quota,
     Submission,
     check_fetch,
+    check_id,
+    check_int,
     check_mailbox,
     check_message_ids,
     check_now,
@@ -145,11 +147,6 @@ PURGE_DELIVERIES = "DELETE FROM deliveries WHERE message = ? RETURNING mailbox"
 PURGE_MESSAGE = "DELETE FROM messages WHERE id = ?"
 QUEUE_DEPTH = "SELECT count(*) FROM deliveries WHERE mailbox = ?"
 QUEUE_DEPTHS = "SELECT mailbox, count(*) FROM deliveries GROUP BY mailbox"
-
-
-def _check_count(name: str, value: object, low: int, high: int) -> None:
-    if type(value) is not int or not low <= value <= high:
-        raise UsageError(f"{name} must be an int between {low} and {high}")
 
 
 def _digest(data: bytes) -> bytes:
@@ -361,7 +358,7 @@ class SqliteMailboxStore:
         check_now(now)
         check_quota(quota)
         if known is not None:
-            _check_count("known", known, 0, MAX_TREE_SIZE)
+            check_int("known", known, 0, MAX_TREE_SIZE)
         operation = partial(
             accept, self._connection, self._log, submission, now, quota, known=known
         )
@@ -402,36 +399,35 @@ class SqliteMailboxStore:
         return await self._committer.submit(lambda: self._log.size)
 
     async def log_checkpoint(self, *, cosigned: int = 0) -> bytes | None:
-        _check_count("cosigned", cosigned, 0, MAX_COSIGNATURES)
+        check_int("cosigned", cosigned, 0, MAX_COSIGNATURES)
         return await self._committer.submit(partial(self._log.latest, cosigned))
 
     async def log_checkpoint_note(self, size: int) -> bytes | None:
-        _check_count("size", size, 0, MAX_TREE_SIZE)
+        check_int("size", size, 0, MAX_TREE_SIZE)
         return await self._committer.submit(partial(self._log.checkpoint_note, size))
 
     async def log_checkpoints(self, *, after: int, limit: int) -> Sequence[bytes]:
-        _check_count("after", after, 0, MAX_TREE_SIZE)
-        _check_count("limit", limit, 1, MAX_FETCH)
+        check_int("after", after, 0, MAX_TREE_SIZE)
+        check_int("limit", limit, 1, MAX_FETCH)
         return await self._committer.submit(partial(self._log.checkpoints, after, limit))
 
     async def log_inclusion(self, index: int, size: int) -> Sequence[bytes]:
-        _check_count("index", index, 0, MAX_TREE_SIZE)
-        _check_count("size", size, 1, MAX_TREE_SIZE)
+        check_int("index", index, 0, MAX_TREE_SIZE)
+        check_int("size", size, 1, MAX_TREE_SIZE)
         return await self._committer.submit(partial(self._log.inclusion, index, size))
 
     async def log_consistency(self, old: int, new: int) -> Sequence[bytes]:
-        _check_count("old", old, 0, MAX_TREE_SIZE)
-        _check_count("new", new, 0, MAX_TREE_SIZE)
+        check_int("old", old, 0, MAX_TREE_SIZE)
+        check_int("new", new, 0, MAX_TREE_SIZE)
         return await self._committer.submit(partial(self._log.consistency, old, new))
 
     async def log_entries(self, *, start: int, limit: int) -> Sequence[LogEntry]:
-        _check_count("start", start, 0, MAX_TREE_SIZE)
-        _check_count("limit", limit, 1, MAX_FETCH)
+        check_int("start", start, 0, MAX_TREE_SIZE)
+        check_int("limit", limit, 1, MAX_FETCH)
         return await self._committer.submit(partial(self._log.entries, start, limit))
 
     async def log_directory(self, digest: bytes) -> int:
-        if not isinstance(digest, bytes) or len(digest) != 32:
-            raise UsageError("a directory version's hash is 32 bytes")
+        check_id("a directory version's hash", digest)
 
         def operation() -> int:
             found = self._log.find_directory(digest)
@@ -440,7 +436,7 @@ class SqliteMailboxStore:
         return await self._committer.submit(operation)
 
     async def log_add_cosignature(self, size: int, witness: str, line: bytes) -> None:
-        _check_count("size", size, 1, MAX_TREE_SIZE)
+        check_int("size", size, 1, MAX_TREE_SIZE)
         if not isinstance(witness, str) or not witness or not isinstance(line, bytes):
             raise UsageError("a cosignature is a witness name and a signature line")
         await self._committer.submit(partial(self._log.add_cosignature, size, witness, line))

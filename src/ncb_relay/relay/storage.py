@@ -88,6 +88,8 @@ __all__ = [
     "StoreFactory",
     "Submission",
     "check_fetch",
+    "check_id",
+    "check_int",
     "check_mailbox",
     "check_message_ids",
     "check_now",
@@ -99,13 +101,13 @@ MAX_FETCH = 1000  # deliveries in one batch; a server sets its own, smaller limi
 MAX_PURGE = 100_000  # messages removed by one purge call, so one call never holds the store long
 
 
-def _check_int(name: str, value: object, low: int, high: int) -> int:
+def check_int(name: str, value: object, low: int, high: int) -> int:
     if type(value) is not int or not low <= value <= high:
         raise UsageError(f"{name} must be an int between {low} and {high}")
     return value
 
 
-def _check_id(name: str, value: object) -> bytes:
+def check_id(name: str, value: object) -> bytes:
     if not isinstance(value, bytes) or len(value) != HASH_BYTES:
         raise UsageError(f"{name} must be {HASH_BYTES} bytes")
     return value
@@ -113,7 +115,7 @@ def _check_id(name: str, value: object) -> bytes:
 
 def check_now(now: object) -> int:
     """``now`` as a store takes it: whole seconds in the core's time range."""
-    return _check_int("now", now, 0, MAX_TIME)
+    return check_int("now", now, 0, MAX_TIME)
 
 
 def check_mailbox(mailbox: object) -> str:
@@ -126,22 +128,22 @@ def check_message_ids(message_ids: Sequence[bytes]) -> tuple[bytes, ...]:
         raise UsageError("message_ids is a sequence of message ids")
     ids = tuple(message_ids)
     for message_id in ids:
-        _check_id("a message id", message_id)
+        check_id("a message id", message_id)
     return ids
 
 
 def check_fetch(mailbox: str, after: int, limit: int, lease: int, now: int) -> None:
     """The argument checks of :meth:`MailboxStore.fetch`, shared by every backend."""
     check_mailbox(mailbox)
-    _check_int("after", after, 0, 2**63 - 1)
-    _check_int("limit", limit, 1, MAX_FETCH)
-    _check_int("lease", lease, 1, MAX_TTL)
+    check_int("after", after, 0, 2**63 - 1)
+    check_int("limit", limit, 1, MAX_FETCH)
+    check_int("lease", lease, 1, MAX_TTL)
     check_now(now)
 
 
 def check_purge(now: int, limit: int) -> None:
     check_now(now)
-    _check_int("limit", limit, 1, MAX_PURGE)
+    check_int("limit", limit, 1, MAX_PURGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +159,15 @@ class Submission:
 
     def __post_init__(self) -> None:
         check_principal_id(self.sender, error=UsageError)
-        _check_id("message_id", self.message_id)
-        _check_id("message_hash", self.message_hash)
+        check_id("message_id", self.message_id)
+        check_id("message_hash", self.message_hash)
         if not isinstance(self.recipients, tuple) or not self.recipients:
             raise UsageError("recipients is a non-empty tuple of principal ids")
         for recipient in self.recipients:
             check_principal_id(recipient, error=UsageError)
         if len(set(self.recipients)) != len(self.recipients):
             raise UsageError("a recipient is listed twice")
-        _check_int("expires", self.expires, 0, MAX_TIME)
+        check_int("expires", self.expires, 0, MAX_TIME)
         if not isinstance(self.data, bytes) or not self.data:
             raise UsageError("data is the envelope's bytes")
 
@@ -199,7 +201,7 @@ class Quota:
         for name in ("sender_messages", "sender_bytes", "mailbox_messages"):
             value = getattr(self, name)
             if value is not None:
-                _check_int(name, value, 1, 2**62)
+                check_int(name, value, 1, 2**62)
 
 
 def check_quota(quota: object) -> Quota | None:
