@@ -12,6 +12,7 @@ import pytest
 from ncb_relay.cli import main
 from ncb_relay.errors import UsageError
 from ncb_relay.relay.config import config_from_mapping, load_config
+from ncb_relay.relay.launch import app_settings
 from ncb_relay.relay.limits import (
     Message,
     Receive,
@@ -316,3 +317,20 @@ async def test_relay_backup_copies_the_store_consistently(
         again = await copy.accept(submissions[0], now=2_000)
         assert again.sender == SENDER
         assert again.accepted_at == 1_000  # the copy remembers the original acceptance
+
+
+@pytest.mark.req("API-11", "API-21")
+def test_the_lease_comes_from_the_configuration_and_may_only_be_lowered(tmp_path: Path) -> None:
+    base = {
+        "relay_id": "XP.relay-lyon",
+        "database": "relay.db",
+        "keystore": "relay.keystore",
+        "directory": "directory.signed",
+        "anchors": ["anchor.signed"],
+    }
+    assert app_settings(config_from_mapping(base, base=tmp_path)).lease == 60
+    lowered = config_from_mapping({**base, "limits": {"lease": 2}}, base=tmp_path)
+    assert app_settings(lowered).lease == 2
+    for refused in (0, 61):
+        with pytest.raises(UsageError, match=r"limits\.lease"):
+            config_from_mapping({**base, "limits": {"lease": refused}}, base=tmp_path)

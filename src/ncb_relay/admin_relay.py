@@ -87,6 +87,9 @@ max_header_count = 100
 # Longest wait of a long-poll fetch, in seconds, and how many one bureau may hold.
 long_poll_max_wait = 30
 max_long_polls_per_bureau = 4
+# Seconds a fetched message stays handed out; unacknowledged, it is handed out
+# again after this (delivery is at least once).  At most 60 (API-21).
+lease = 60
 
 [quota]
 # What one bureau may keep at the relay awaiting delivery (not yet acknowledged

@@ -69,6 +69,7 @@ class Limits(BaseModel):
     max_header_count: int = Field(default=100, ge=8, le=1000)
     long_poll_max_wait: int = Field(default=30, ge=0, le=300)
     max_long_polls_per_bureau: int = Field(default=4, ge=1, le=1000)
+    lease: int = Field(default=60, ge=1, le=60)  # API-21: an operator may only lower it
 
     def request_limits(self) -> RequestLimits:
         """The part that :class:`~ncb_relay.relay.limits.RequestLimitsMiddleware` enforces."""

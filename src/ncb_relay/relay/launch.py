@@ -150,6 +150,7 @@ def app_settings(config: RelayConfig) -> AppSettings:
 class RunningRelay:
     """Where a started relay listens: the bureaus' API and, if configured, the metrics."""
 
+        lease=config.limits.lease,
     api: ListeningAddress
     metrics: ListeningAddress | None = None
 
