@@ -85,11 +85,12 @@ async def test_a_body_within_the_limit_reaches_the_app() -> None:
 @pytest.mark.req("API-19")
 @pytest.mark.anyio
 async def test_a_declared_oversized_body_is_refused_before_reading() -> None:
-    async def never(scope: Scope, receive: Receive, send: Send) -> None:
-        raise AssertionError("the app must not run")
+    async def reads(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        raise AssertionError("no byte of the body may reach the app")
 
     status, headers, body = await _call(
-        [(b"content-length", b"11")], [], app=never, max_body_bytes=10
+        [(b"content-length", b"11")], [None], app=reads, max_body_bytes=10
     )
     assert status == 413
     assert headers[b"content-type"] == b"application/problem+json"
@@ -102,6 +103,21 @@ async def test_a_declared_oversized_body_is_refused_before_reading() -> None:
         "status": 413,
         "code": "limit-exceeded",
     }
+
+
+@pytest.mark.req("API-3")
+@pytest.mark.anyio
+async def test_the_app_refuses_first_when_it_refuses_before_reading_an_oversized_body() -> None:
+    """API-3: authentication (steps 1 to 8 of AUTH-15) comes before the declared length."""
+
+    async def authenticates(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b"refused"})
+
+    status, _, body = await _call(
+        [(b"content-length", b"11")], [None], app=authenticates, max_body_bytes=10
+    )
+    assert (status, body) == (401, b"refused")
 
 
 @pytest.mark.anyio

@@ -242,6 +242,31 @@ async def test_declared_oversized_body_gets_413_before_any_of_it_is_sent() -> No
         await still_serving(address)
 
 
+@pytest.mark.req("API-19")
+@pytest.mark.anyio
+async def test_an_answer_before_the_body_arrived_says_the_connection_closes() -> None:
+    """The server closes a connection whose request body was never read; the client is told.
+
+    Without ``Connection: close`` a client reuses the connection for its next
+    request and finds it closed ("server disconnected without a response").
+    """
+    app = SmallApp()
+    async with running(app) as address:
+        received = b""
+        with trio.move_on_after(GUARD):
+            stream = await trio.open_tcp_stream(address.host, address.port)
+            async with stream:
+                await stream.send_all(_request("POST", "/early", "Content-Length: 5\r\n"))
+                while b"not here" not in received:
+                    received += await stream.receive_some(65536)
+        head = received.split(b"\r\n\r\n", 1)[0].lower()
+        assert _status(received) == 404
+        assert b"\r\nconnection: close" in head, head
+        reply = await exchange(address, _request("POST", "/early", "Content-Length: 0\r\n"))
+        assert b"connection: close" not in reply.lower(), "a request without a body stays open"
+        await still_serving(address)
+
+
 @pytest.mark.anyio
 async def test_streamed_body_passing_the_limit_gets_413() -> None:
     app = SmallApp()

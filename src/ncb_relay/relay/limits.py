@@ -14,7 +14,9 @@ application sees a request:
   ``Content-Length`` that is repeated or not a decimal number -> 400, and the
   connection is closed (it cannot be trusted to be in sync any more);
 - a declared ``Content-Length`` above ``max_body_bytes`` -> 413, answered
-  without reading a byte of the body.
+  without reading a byte of the body, when the application first asks for the
+  body: an application that refuses the request before it reads the body
+  (the relay authenticates first, API-3) gives its own answer.
 
 Then it wraps ``receive``: the body may never pass ``max_body_bytes`` (413) and
 must have arrived in full within ``body_deadline`` seconds of the request's
@@ -24,8 +26,10 @@ problem response itself (if the application has not started one) and raises
 sends is dropped, and the exception is swallowed here, so a Starlette error
 handler that turns it into a 500 cannot override the answer.
 
-Responses to HTTP/1 requests that were refused carry ``Connection: close`` so
-that no unread body (or smuggled request) is ever parsed as the next request;
+Responses to HTTP/1 requests that were refused, and any answer the
+application starts before it has read the whole body, carry ``Connection:
+close`` so that no unread body (or smuggled request) is ever parsed as the
+next request and the client knows not to reuse the connection;
 HTTP/2 forbids that header and needs none (the stream is simply reset).
 WebSocket scopes are refused (the relay speaks plain HTTP only), lifespan
 passes through, and any other scope type is an error, as the ASGI
@@ -126,8 +130,16 @@ def problem_response(status: int, error: ProtocolError, *, close: bool) -> tuple
     return start, {"type": "http.response.body", "body": body, "more_body": False}
 
 
+def _declared_length(scope: Scope) -> int | None:
+    """The ``Content-Length`` of a request that passed :func:`_check_head`, if any."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            return int(value.strip())
+    return None
+
+
 def _check_head(scope: Scope, limits: RequestLimits) -> tuple[int, ProtocolError] | None:
-    """The refusal a request's header block earns, or None."""
+    """The refusal a request's header block earns, or None (a declared size is checked later)."""
     headers: list[tuple[bytes, bytes]] = list(scope.get("headers", ()))
     if len(headers) > limits.max_header_count:
         return 431, LimitExceeded(f"more than {limits.max_header_count} header fields")
@@ -143,8 +155,6 @@ def _check_head(scope: Scope, limits: RequestLimits) -> tuple[int, ProtocolError
         text = lengths[0].strip()
         if not text.isdigit() or len(text) > 18:
             return 400, MalformedInput("Content-Length is not a decimal number")
-        if int(text) > limits.max_body_bytes:
-            return 413, LimitExceeded(f"body larger than {limits.max_body_bytes} bytes")
     return None
 
 
@@ -157,6 +167,10 @@ class _Exchange:
         self._limits = limits
         self._http1 = str(scope.get("http_version", "1.1")).startswith("1")
         self._deadline = anyio.current_time() + limits.body_deadline
+        self._declared = _declared_length(scope)
+        headers = scope.get("headers", ())
+        chunked = any(name.lower() == b"transfer-encoding" for name, _ in headers)
+        self._has_body = chunked or bool(self._declared)
         self._received = 0
         self._body_done = False
         self.started = False
@@ -176,6 +190,9 @@ class _Exchange:
             raise self.refused
         if self._body_done:  # only a disconnect can follow; it is not bounded by the deadline
             return await self._receive()
+        if self._declared is not None and self._declared > self._limits.max_body_bytes:
+            limit = self._limits.max_body_bytes
+            raise await self.refuse(413, LimitExceeded(f"body larger than {limit} bytes"))
         message: Message | None = None
         with anyio.move_on_after(max(0.0, self._deadline - anyio.current_time())):
             message = await self._receive()
@@ -195,6 +212,12 @@ class _Exchange:
             return  # the refusal was the answer
         if message["type"] == "http.response.start":
             self.started = True
+            if self._http1 and self._has_body and not self._body_done:
+                # answered before its body was read (a refusal): the server will close the
+                # connection rather than parse the rest, so the client must not reuse it
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"connection" for name, _ in headers):
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
         await self._send(message)
 
 
