@@ -1,15 +1,19 @@
 """The relay node under load (bench/relay.py).
 
-``python -m bench.relay_node FOLDER [PROFILE] [--no-log]`` runs
-:func:`ncb_relay.relay.launch.run_relay` on the deployment in ``FOLDER``
+``python -m bench.relay_node FOLDER [PROFILE] [--no-log] [--server uvicorn]``
+runs :func:`ncb_relay.relay.launch.run_relay` on the deployment in ``FOLDER``
 (made by :func:`ncb_relay.demo.deployment.make_deployment`: port 0, SQLite
 store with ``synchronous=FULL`` and group commit), prints ``listening URL``
 once the API accepts connections and serves until SIGTERM or SIGINT.
 
-Two bench-only changes, made here by wrapping what ``run_relay`` calls, never
-in ``src/`` (and a third on request):
+The server is anycorn on trio (the relay's own, by default) or, with
+``--server uvicorn``, uvicorn with httptools on uvloop (bench/uvicorn_server.py,
+passed as ``run_relay``'s ``server``; the whole node then runs under asyncio).
 
-- ``POST /bench/bare`` answers 202 at once, without reading the body: the bare
+Two bench-only changes, made through ``run_relay``'s ``wrap_app`` and
+``settings`` arguments, never in ``src/`` (and a third on request):
+
+- ``POST /bench/bare`` reads the body and answers 202, without the app: the bare
   ceiling of the same server, settings and middleware (``serve`` wraps the
   application in the request-limits middleware, as for every relay route).
   ``GET /bench/writer`` answers the time the store's writer thread has spent
@@ -53,10 +57,10 @@ from typing import Any
 import anyio
 
 from ncb_relay.relay import launch, sqlite_store
-from ncb_relay.relay.app import create_app as create_relay_app
 from ncb_relay.relay.app_settings import AppSettings
 from ncb_relay.relay.config import RelayConfig, config_from_mapping
 from ncb_relay.relay.group_commit import Job
+from ncb_relay.relay.runtime import serve
 from ncb_relay.relay.sqlite_log import CheckpointSigner, SqliteLog
 
 BARE_PATH = "/bench/bare"
@@ -130,13 +134,17 @@ WRITER = WriterClock()
 def with_bare_endpoint(app: App) -> App:
     """``app``, except for the bench's own routes, answered at once without the app.
 
-    ``POST /bench/bare`` answers 202 with an empty body without reading it;
+    ``POST /bench/bare`` reads the body, drops it and answers 202 with an empty body;
     ``GET /bench/writer`` answers the writer thread's figures so far (JSON,
     :class:`WriterClock`).
     """
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == BARE_PATH:
+            # read (and drop) the body first: the request-limits middleware closes a
+            # connection whose answer starts before its body was read (Connection: close)
+            while (await receive()).get("more_body", False):
+                pass
             headers = [(b"content-length", b"0")]
             await send({"type": "http.response.start", "status": 202, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
@@ -176,19 +184,10 @@ def bench_config(folder: Path) -> RelayConfig:
     )
 
 
-def _patch_launch() -> None:
-    original_app, original_settings = create_relay_app, launch.app_settings
-
-    def create_app(**kwargs: Any) -> Any:
-        return with_bare_endpoint(original_app(**kwargs))
-
-    def app_settings(config: RelayConfig) -> AppSettings:
-        settings = original_settings(config)
-        return dataclasses.replace(settings, rate_per_second=1_000_000, rate_burst=10_000_000)
-
-    # run_relay looks both names up in its module at each call
-    launch.__dict__["create_app"] = create_app
-    launch.__dict__["app_settings"] = app_settings
+def bench_settings(config: RelayConfig) -> AppSettings:
+    """The relay's settings for ``config``, without the per-bureau rate limit."""
+    settings = launch.app_settings(config)
+    return dataclasses.replace(settings, rate_per_second=1_000_000, rate_burst=10_000_000)
 
 
 class UnloggedLog(SqliteLog):
@@ -214,10 +213,28 @@ def switch_off_log() -> None:
     sqlite_store.__dict__["SqliteLog"] = UnloggedLog
 
 
-async def _serve(config: RelayConfig, profiler: Any = None) -> None:
+SERVERS = ("anycorn", "uvicorn")
+
+
+def _server(name: str) -> launch.RelayServer:
+    if name == "uvicorn":
+        from .uvicorn_server import serve_uvicorn  # noqa: PLC0415 - a bench-only dependency
+
+        return serve_uvicorn
+    return serve
+
+
+async def _serve(config: RelayConfig, server: str, profiler: Any = None) -> None:
     async with anyio.create_task_group() as tasks:
         running: launch.RunningRelay = await tasks.start(
-            partial(launch.run_relay, config, shutdown_trigger=launch.wait_for_stop_signal)
+            partial(
+                launch.run_relay,
+                config,
+                shutdown_trigger=launch.wait_for_stop_signal,
+                settings=bench_settings(config),
+                wrap_app=with_bare_endpoint,
+                server=_server(server),
+            )
         )
         if profiler is not None:  # from here on: the node serving, not its imports and start
             WRITER.profiler = cProfile.Profile()
@@ -230,25 +247,35 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("folder", type=Path, help="the deployment's folder")
     parser.add_argument("profile", type=Path, nargs="?", help="write a profile here")
     parser.add_argument("--no-log", action="store_true", help="switch the store's log off")
+    parser.add_argument(
+        "--server", choices=SERVERS, default="anycorn", help="anycorn on trio (default) or uvicorn"
+    )
     return parser
+
+
+def _run(config: RelayConfig, server: str, profiler: Any = None) -> None:
+    if server == "uvicorn":
+        options = {"use_uvloop": True}
+        anyio.run(_serve, config, server, profiler, backend="asyncio", backend_options=options)
+    else:
+        anyio.run(_serve, config, server, profiler, backend="trio")
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     profile_path: Path | None = args.profile
-    _patch_launch()
     WRITER.install()
     if args.no_log:
         switch_off_log()
     config = bench_config(args.folder)
     if profile_path is None:
-        anyio.run(_serve, config, backend="trio")
+        _run(config, args.server)
         return 0
     from pyinstrument import Profiler  # noqa: PLC0415
 
     profiler = Profiler(interval=0.0005, async_mode="disabled")
     try:
-        anyio.run(_serve, config, profiler, backend="trio")
+        _run(config, args.server, profiler)
     finally:
         profiler.stop()
         text = profiler.output_text(unicode=False, color=False, flat=True, flat_time="self")

@@ -17,6 +17,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .report_relay import (
+    RELAY_NOT_MEASURED,
+    lines_diffusion,
+    lines_log_cost,
+    lines_relay,
+    lines_scaling,
+    relay_misses,
+)
+
 __all__ = [
     "NOTES_BEGIN",
     "NOTES_END",
@@ -68,6 +77,22 @@ TARGETS: dict[str, dict[str, Any]] = {
         "bound": 0.9,
         "kind": "at least",
     },
+    "uvicorn_per_core": {
+        "text": (
+            "at least 10k submits/s per core on uvicorn with uvloop (submit rate / the relay "
+            "process's busy fraction of one core, at the top concurrency)"
+        ),
+        "bound": 10_000.0,
+        "kind": "at least",
+    },
+    "scaling": {
+        "text": (
+            "per-message cost at 1M messages stored within 1.2x of 1k (relay CPU per submission "
+            "and per end-to-end cycle; the short run stops at 100k)"
+        ),
+        "bound": 1.2,
+        "kind": "at most",
+    },
     "log_audit_s": {
         "text": (
             "the audit verifies the log of a relay that has served 100,000 messages in under "
@@ -78,12 +103,19 @@ TARGETS: dict[str, dict[str, Any]] = {
     },
 }
 
-RELAY_NOT_MEASURED = (
-    "Relay throughput and scaling (issue #9, items 2 and 3) are not measured yet: "
-    "the suite has no relay benchmark, and no figures are given for them."
+LIBRARIES = (
+    "ncb-relay",
+    "pynacl",
+    "msgpack",
+    "joserfc",
+    "cryptography",
+    "pyinstrument",
+    "anycorn",
+    "trio",
+    "uvicorn",
+    "uvloop",
+    "httptools",
 )
-
-LIBRARIES = ("ncb-relay", "pynacl", "msgpack", "joserfc", "cryptography", "pyinstrument")
 
 
 def check(target: str, value: float) -> dict[str, Any]:
@@ -211,122 +243,6 @@ def _lines_primitives(rows: list[dict[str, Any]]) -> Iterable[str]:
         yield f"| {row['name']} | {_us(row['stats'])} | {_spread(row['stats'])} | {shown} |"
 
 
-def _ms(value: float) -> str:
-    return f"{value:,.2f}"
-
-
-def _busy(row: dict[str, Any], name: str) -> str:
-    return " / ".join(f"{row[kind][name]:.0%}" for kind in ("bare", "submit", "e2e"))
-
-
-def _lines_relay(relay: dict[str, Any]) -> Iterable[str]:
-    if not relay.get("measured"):
-        yield relay.get("note", RELAY_NOT_MEASURED)
-        return
-    plan = relay["plan"]
-    yield (
-        "One relay node (`bench/relay_node.py`: "
-        f"{relay['server']}; {relay['storage']}) serves, in the same process and run, "
-        "the relay API and a bare endpoint (`POST /bench/bare`, 202 at once, behind the same "
-        "middleware): the *bare* columns are the ceiling of that server with these settings. "
-        f"Load generator: {relay['load_generator']}; closed loop, one connection per sender. "
-        f"Bare, submit and end-to-end runs alternate, {plan['rounds']} round(s) per "
-        "concurrency; rates are medians over rounds, latencies pooled over rounds. "
-        "*submit* is `POST /v1/messages` of a fresh 1 KiB envelope to one recipient; "
-        "*end-to-end* is a cycle of submit, fetch (`GET /v1/mailbox`) and acknowledge by the "
-        "recipient, its latency the whole cycle's. The bare ceiling is also a floor for the "
-        "load generator's own ceiling: it sent at that rate. The per-bureau rate limit "
-        "(50 requests/s) is lifted and the quotas raised in the benchmark's node only. "
-        "The CPU columns are the busy fraction of one core over each run (median over rounds): "
-        "the relay process (all its threads, from /proc) and the busiest load process; a load "
-        "process well under 100% was not the bottleneck."
-    )
-    yield ""
-    yield (
-        "| Senders | bare req/s | bare p50 / p99 ms | submit req/s | submit p50 / p99 ms "
-        "| submit / bare (≥ 0.70) | end-to-end cycles/s | end-to-end p50 / p99 ms "
-        "| end-to-end p99 (< 25 ms) | errors | relay CPU bare / submit / e2e "
-        "| load CPU bare / submit / e2e |"
-    )
-    yield "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-    for row in relay["rows"]:
-        bare, submit, e2e, checks = row["bare"], row["submit"], row["e2e"], row["checks"]
-        p99 = checks.get("e2e_p99_ms")
-        p99_text = ""
-        if p99 is not None:
-            p99_text = f"{p99['value']:.1f} ms {'PASS' if p99['pass'] else '**MISS**'}"
-        errors = bare["errors"] + submit["errors"] + e2e["errors"]
-        yield (
-            f"| {row['senders']} | {bare['rate']:,.0f} | {_ms(bare['p50_ms'])} / "
-            f"{_ms(bare['p99_ms'])} | {submit['rate']:,.0f} | {_ms(submit['p50_ms'])} / "
-            f"{_ms(submit['p99_ms'])} | {_verdict(checks['relay_vs_bare'])} "
-            f"| {e2e['rate']:,.0f} | {_ms(e2e['p50_ms'])} / {_ms(e2e['p99_ms'])} "
-            f"| {p99_text} | {errors} | {_busy(row, 'server_cpu')} | {_busy(row, 'load_cpu')} |"
-        )
-    yield ""
-    yield (
-        "Not measured: the uvicorn + uvloop variant and the 10k submits/s per core target "
-        "(uvicorn is not a dependency); scaling over relay processes (item 3)."
-    )
-
-
-def _pair(row: dict[str, Any], name: str, digits: int) -> str:
-    """``with / without`` of one figure of a log-cost row (empty if either lacks it)."""
-    high, low = row["with_log"].get(name), row["without_log"].get(name)
-    if high is None or low is None:
-        return ""
-    return f"{high:,.{digits}f} / {low:,.{digits}f}"
-
-
-def _lines_log_cost(relay: dict[str, Any]) -> Iterable[str]:
-    cost = relay.get("log_cost") if relay.get("measured") else None
-    if not cost:
-        yield "Not measured in this run (the relay benchmark did not run)."
-        return
-    requests = ", ".join(f"{n:,} at {level}" for level, n in cost["requests"].items())
-    yield (
-        "Issue #7: appending every accepted envelope to the Merkle log, signing one checkpoint "
-        "per group-commit transaction, reading an inclusion proof per acceptance and signing a "
-        "receipt per 202 must not cost more than 10% of the relay's submit rate. Two more relay "
-        "nodes of the same deployment, each on a fresh store of its own, run side by side in "
-        f"this run: the relay as it is (*with log*) and {cost['baseline']} (*without log*: "
-        "no entry, node or checkpoint written, no checkpoint or receipt signed, no proof "
-        "read; the 202 carries `logIndex` alone). Only one is loaded at a time: at each "
-        f"concurrency of each of {cost['rounds']} round(s), a submit run on one, then the same "
-        "run on the other, the order alternating; submissions per run: "
-        f"{requests} senders. *with / without* is the median over rounds of the ratio of the "
-        "two adjacent runs (robust to a shared machine's drift); rates are medians over "
-        "rounds, latencies pooled. The last four columns (with / without, medians over rounds) "
-        "say where a difference comes from: the relay process's CPU per submission (all "
-        "threads), the part of it spent in the store's writer thread (the group-commit "
-        "transactions: the inserts, the log's appends, checkpoint and proofs), the wall time "
-        "of one transaction including its commit (`synchronous=FULL`: an fsync) and the "
-        "submissions per transaction (`GET /bench/writer`, bench/relay_node.py)."
-    )
-    yield ""
-    yield (
-        "| Senders | with log req/s | with log p50 / p99 ms | without log req/s "
-        "| without log p50 / p99 ms | with / without (≥ 0.90) | ratio per round | errors "
-        "| relay CPU µs / submit | writer CPU µs / submit | ms / transaction "
-        "| submits / transaction |"
-    )
-    yield "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-    for row in cost["rows"]:
-        with_log, without_log = row["with_log"], row["without_log"]
-        senders = f"{row['senders']} sender{'s' if row['senders'] != 1 else ''}"
-        ratios = " ".join(f"{ratio:.2f}" for ratio in row["ratios"])
-        errors = with_log["errors"] + without_log["errors"]
-
-        yield (
-            f"| {senders} | {with_log['rate']:,.0f} | {_ms(with_log['p50_ms'])} / "
-            f"{_ms(with_log['p99_ms'])} | {without_log['rate']:,.0f} "
-            f"| {_ms(without_log['p50_ms'])} / {_ms(without_log['p99_ms'])} "
-            f"| {_verdict(row['check'])} | {ratios} | {errors} | {_pair(row, 'server_cpu_us', 0)} "
-            f"| {_pair(row, 'writer_cpu_us', 0)} | {_pair(row, 'commit_ms', 2)} "
-            f"| {_pair(row, 'jobs_per_commit', 1)} |"
-        )
-
-
 def _lines_log_audit(audit: dict[str, Any] | None) -> Iterable[str]:
     if not audit:
         yield (
@@ -377,18 +293,7 @@ def render_markdown(result: dict[str, Any], notes: str) -> str:
         if not row["check"]["pass"]
     ]
     relay = result.get("relay", {})
-    if relay.get("measured"):
-        misses += [
-            f"relay {row['senders']} senders: {name}"
-            for row in relay["rows"]
-            for name, outcome in row["checks"].items()
-            if not outcome["pass"]
-        ]
-        misses += [
-            f"log cost at {row['senders']} senders"
-            for row in relay.get("log_cost", {}).get("rows", [])
-            if not row["check"]["pass"]
-        ]
+    misses += relay_misses(relay)
     audit = result.get("log_audit")
     if audit and "check" in audit and not audit["check"]["pass"]:
         misses.append("log audit")
@@ -439,11 +344,19 @@ def render_markdown(result: dict[str, Any], notes: str) -> str:
         "",
         "## Relay throughput and scaling",
         "",
-        *_lines_relay(relay),
+        *lines_relay(relay),
+        "",
+        "## Diffusion to 195 bureaus",
+        "",
+        *lines_diffusion(relay),
+        "",
+        "## Stored messages: scaling and start-up",
+        "",
+        *lines_scaling(relay),
         "",
         "## The log's cost to the relay",
         "",
-        *_lines_log_cost(relay),
+        *lines_log_cost(relay),
         "",
         "## Auditing a relay's log",
         "",

@@ -23,10 +23,13 @@ if str(ROOT) not in sys.path:  # run as `pytest` rather than `python -m pytest`
 
 from bench.__main__ import log_audit, main  # noqa: E402
 from bench.relay import RELAY_PLANS  # noqa: E402
+from bench.relay_fill import fill_store  # noqa: E402
 from bench.relay_node import UnloggedLog, with_bare_endpoint  # noqa: E402
 from bench.report import TARGETS, render_markdown  # noqa: E402
 
+from ncb_relay.demo.deployment import Member, make_deployment  # noqa: E402
 from ncb_relay.relay.sqlite_store import open_sqlite_store  # noqa: E402
+from ncb_relay.relay.storage_conformance import T0  # noqa: E402
 
 LEVELS = RELAY_PLANS["smoke"].levels
 
@@ -61,8 +64,90 @@ def test_json_has_every_relay_row_and_target(smoke: tuple[dict[str, Any], str]) 
         assert set(row["checks"]) == expected
         assert all(isinstance(c["pass"], bool) for c in row["checks"].values())
     missed = sum(not c["pass"] for row in rows.values() for c in row["checks"].values())
-    relay_profiles = [p for p in result["profiles"] if p["case"].startswith("relay node")]
+    relay_profiles = [p for p in result["profiles"] if p["case"].startswith("relay node serving")]
     assert len(relay_profiles) == (1 if missed else 0)
+
+
+def test_json_has_the_uvicorn_variant_beside_anycorn(smoke: tuple[dict[str, Any], str]) -> None:
+    result, text = smoke
+    relay = result["relay"]
+    for row in relay["rows"]:
+        uvicorn = row["uvicorn"]
+        for kind in ("bare", "submit", "e2e"):
+            assert uvicorn[kind]["errors"] == 0
+            assert uvicorn[kind]["rate"] > 0
+        expected = {"relay_vs_bare"} | (
+            {"uvicorn_per_core"} if row["senders"] == max(LEVELS) else set()
+        )
+        assert set(uvicorn["checks"]) == expected
+        assert row["submit"]["per_core"] > 0
+    assert set(relay["nodes"]) == {"anycorn", "uvicorn"}
+    for node in relay["nodes"].values():
+        assert node["peak_bytes"] > 0
+        assert node["start_s"] > 0
+    per_core = relay["rows"][-1]["uvicorn"]["checks"]["uvicorn_per_core"]
+    uvicorn_profiles = [p for p in result["profiles"] if "uvicorn" in p["case"]]
+    assert len(uvicorn_profiles) == (0 if per_core["pass"] else 2)
+    assert TARGETS["uvicorn_per_core"]["text"] in text
+    lines = text.splitlines()
+    for senders in LEVELS:
+        label = f"{senders} sender{'s' if senders != 1 else ''}"
+        for server in ("anycorn", "uvicorn"):
+            (row,) = [line for line in lines if line.startswith(f"| {server}, {label} |")]
+            verdicts = row.count("PASS") + row.count("MISS")
+            top = server == "uvicorn" and senders == max(LEVELS)
+            assert verdicts == (2 if top else 1)
+
+
+def test_json_has_the_diffusion_and_the_scaling(smoke: tuple[dict[str, Any], str]) -> None:
+    result, text = smoke
+    plan = RELAY_PLANS["smoke"]
+    diffusion = result["relay"]["diffusion"]
+    width = plan.diffusion["width"]
+    assert diffusion["width"] == width
+    for name in ("one", "many"):
+        assert diffusion[name]["errors"] == 0
+        assert diffusion[name]["rate"] > 0
+    for fanout in diffusion["fanout"].values():
+        assert fanout["errors"] == 0
+        assert fanout["cycles"] == plan.diffusion["fanouts"]
+        assert 0 < fanout["submitted_p50_ms"] <= fanout["p50_ms"] <= fanout["acknowledged_p50_ms"]
+    assert set(diffusion["fanout"]) == {"1", str(width)}
+    scaling = result["relay"]["scaling"]
+    rows = {row["stored"]: row for row in scaling["rows"]}
+    assert list(rows) == list(plan.scaling["sizes"])
+    smallest = min(rows)
+    for stored, row in rows.items():
+        assert row["submit"]["errors"] == row["e2e"]["errors"] == 0
+        assert row["peak_bytes"] > 0
+        assert len(row["e2e"]["steps_p50_ms"]) == 3  # submit, fetch, acknowledge
+        assert set(row["checks"]) == (set() if stored == smallest else {"submit", "e2e"})
+    assert TARGETS["scaling"]["text"] in text
+    assert "## Diffusion to 195 bureaus" in text
+    for stored in rows:
+        (line,) = [line for line in text.splitlines() if line.startswith(f"| {stored:,} |")]
+        assert line.count("PASS") + line.count("MISS") == (0 if stored == smallest else 2)
+
+
+def test_a_store_filled_for_the_scaling_holds_its_messages_and_their_log(tmp_path: Path) -> None:
+    deployment = make_deployment(
+        tmp_path, [Member("XP.ncb-coordination", "Coordination", "coordinator")], now=T0
+    )
+    path = tmp_path / "filled.db"
+    fill_store(path, relay_id="XP.relay", signer=deployment.relay_key, count=250)
+    connection = sqlite3.connect(path)
+    try:
+        for table in ("messages", "deliveries", "log_entries"):
+            assert connection.execute(f"SELECT count(*) FROM {table}").fetchone() == (250,)
+        assert connection.execute("SELECT max(size) FROM log_checkpoints").fetchone() == (250,)
+    finally:
+        connection.close()
+
+    async def reopen() -> int:  # the store replays and checks the log it finds
+        async with open_sqlite_store(path) as store:
+            return await store.log_size()
+
+    assert trio.run(reopen) == 250
 
 
 def test_json_has_the_log_cost_at_every_level(smoke: tuple[dict[str, Any], str]) -> None:
@@ -113,8 +198,11 @@ def test_bare_endpoint_answers_without_the_app() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("the relay app was called")
 
-    async def receive() -> dict[str, Any]:
-        raise AssertionError("the body was read")
+    chunks = [b"x" * 10, b"y" * 5]
+
+    async def receive() -> dict[str, Any]:  # the body, dropped before the answer
+        body = chunks.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(chunks)}
 
     async def send(message: Any) -> None:
         sent.append(dict(message))
@@ -123,6 +211,7 @@ def test_bare_endpoint_answers_without_the_app() -> None:
     trio.run(bare, {"type": "http", "path": "/bench/bare", "method": "POST"}, receive, send)
     assert sent[0]["status"] == 202
     assert sent[-1] == {"type": "http.response.body", "body": b""}
+    assert chunks == []  # read to its end, so the connection stays open
 
 
 def test_the_unlogged_log_writes_and_signs_nothing(tmp_path: Path) -> None:

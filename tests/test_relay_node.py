@@ -23,11 +23,23 @@ import pytest
 import trio
 
 from directory_world import genesis
-from ncb_relay.relay.launch import purge_expired_messages, purge_once
+from ncb_relay.relay.app_settings import AppSettings
+from ncb_relay.relay.launch import RunningRelay, purge_expired_messages, purge_once, run_relay
+from ncb_relay.relay.limits import ASGIApp, Receive, Scope, Send
 from ncb_relay.relay.logs import JsonFormatter, configure_logging
 from ncb_relay.relay.sqlite_store import open_sqlite_store
 from ncb_relay.relay.storage_conformance import T0, make_submission
-from relay_node_world import GUARD, PARIS, RABAT, SEOUL, Clock, node_config, running_node
+from relay_node_world import (
+    GUARD,
+    PARIS,
+    RABAT,
+    RELAY_SIGNER,
+    SEOUL,
+    Bureaus,
+    Clock,
+    node_config,
+    running_node,
+)
 
 
 @pytest.fixture
@@ -300,3 +312,47 @@ def test_the_json_formatter_writes_one_object_per_line_with_its_fields() -> None
     formatted = JsonFormatter().format(failing)
     assert "\n" not in formatted
     assert "ValueError" in json.loads(formatted)["exception"]
+
+
+# --- the hooks of run_relay: settings and a wrapped application ----------------------------------
+
+
+@pytest.mark.anyio
+async def test_run_relay_serves_the_given_settings_behind_the_given_wrapper(tmp_path: Path) -> None:
+    """``settings`` replace the configuration's; ``wrap_app`` wraps the bureaus' API only."""
+    seen: list[str] = []
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(str(scope["path"]))
+            await app(scope, receive, send)
+
+        return wrapped
+
+    clock = Clock()
+    stop = trio.Event()
+    config = node_config(tmp_path)
+    with trio.fail_after(GUARD * 3):
+        async with trio.open_nursery() as nursery:
+            running: RunningRelay = await nursery.start(
+                lambda task_status: run_relay(
+                    config,
+                    clock=clock,
+                    task_status=task_status,
+                    shutdown_trigger=stop.wait,
+                    signer=RELAY_SIGNER,
+                    settings=AppSettings(max_batch=1),
+                    wrap_app=wrap,
+                )
+            )
+            async with httpx.AsyncClient(base_url=running.api.url, timeout=GUARD) as client:
+                b = Bureaus(client, clock)
+                for _ in range(2):
+                    assert (await b.submit(SEOUL, b.seal(SEOUL, RABAT))).status_code == 202
+                batch = (await b.fetch(RABAT)).json()
+                assert len(batch["messages"]) == 1, "max_batch=1 came from the settings"
+                refused = await b.fetch(RABAT, "limit=2")
+                assert refused.status_code == 400, "a limit above the settings' batch"
+            stop.set()
+    assert seen[:3] == ["/v1/messages", "/v1/messages", "/v1/mailbox"]

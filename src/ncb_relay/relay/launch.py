@@ -21,6 +21,14 @@ acknowledgement.  The directory is read
 once, at start; a new directory version takes effect at the next start.
 ``ncb-relay serve`` runs this under trio until SIGTERM or SIGINT
 (:func:`wait_for_stop_signal`), which start a graceful shutdown.
+
+Three keyword arguments let a caller that is not an operator (the benchmark,
+bench/relay_node.py) change what runs without patching this module:
+``settings`` replaces the application's settings, ``wrap_app`` wraps the
+bureaus' application (a route of its own in front of the relay's), and
+``server`` replaces :func:`~ncb_relay.relay.runtime.serve` (another ASGI
+server; it must apply the request-limits middleware itself).  Nothing in the
+relay's configuration file reaches them.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -49,7 +58,8 @@ from ..signatures import ANCHOR_KIND, DIRECTORY_KIND
 from ..verified_directory import VerifiedDirectory, verify_directory
 from .app import create_app
 from .app_settings import AppSettings
-from .config import RelayConfig
+from .config import Listen, RelayConfig
+from .limits import ASGIApp
 from .log_signing import checkpoint_signer
 from .logs import fields
 from .metrics import RelayMetrics, metrics_app
@@ -58,6 +68,7 @@ from .sqlite_store import open_sqlite_store
 from .storage import MailboxStore
 
 __all__ = [
+    "RelayServer",
     "RunningRelay",
     "check_relay_key",
     "load_relay_key",
@@ -139,6 +150,7 @@ def app_settings(config: RelayConfig) -> AppSettings:
     return AppSettings(
         max_wait=config.limits.long_poll_max_wait,
         max_long_polls=config.limits.max_long_polls_per_bureau,
+        lease=config.limits.lease,
         sender_max_messages=config.quota.sender_max_messages,
         sender_max_bytes=config.quota.sender_max_bytes,
         mailbox_max_messages=config.quota.mailbox_max_messages,
@@ -146,11 +158,29 @@ def app_settings(config: RelayConfig) -> AppSettings:
     )
 
 
+class RelayServer(Protocol):
+    """What serves the relay's applications: :func:`~ncb_relay.relay.runtime.serve`'s shape.
+
+    It serves ``app`` on ``listen`` (``config.listen`` when ``None``) under the
+    request limits of ``config.limits``, reports the bound address through
+    ``task_status`` and stops gracefully when ``shutdown_trigger`` returns.
+    """
+
+    async def __call__(
+        self,
+        app: ASGIApp,
+        config: RelayConfig,
+        *,
+        task_status: anyio.abc.TaskStatus[ListeningAddress] = ...,
+        shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+        listen: Listen | None = None,
+    ) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RunningRelay:
     """Where a started relay listens: the bureaus' API and, if configured, the metrics."""
 
-        lease=config.limits.lease,
     api: ListeningAddress
     metrics: ListeningAddress | None = None
 
@@ -193,12 +223,23 @@ async def run_relay(
     task_status: anyio.abc.TaskStatus[RunningRelay] = anyio.TASK_STATUS_IGNORED,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     signer: Signer | None = None,
+    settings: AppSettings | None = None,
+    wrap_app: Callable[[ASGIApp], ASGIApp] | None = None,
+    server: RelayServer = serve,
 ) -> None:
     """Run the relay node of ``config`` until ``shutdown_trigger`` returns (or cancellation).
 
     ``signer`` is the relay's signing key; by default it is read from the
     configured keystore (:func:`load_relay_key`).  Either way it must be the key
     the directory lists for the relay.
+
+    ``settings`` are the application's settings (by default :func:`app_settings`
+    of ``config``); ``wrap_app``, if given, wraps the bureaus' application before
+    it is served (the metrics application is never wrapped); ``server`` serves
+    both listeners (by default :func:`~ncb_relay.relay.runtime.serve`: anycorn,
+    under the request-limits middleware).  The server must run on the event
+    loop that runs this function: anycorn under trio or asyncio; the benchmark
+    serves uvicorn under asyncio (bench/uvicorn_server.py).
 
     In one task group: the bureaus' API, the operator's metrics listener when
     ``metrics.port`` is set, and the purge of expired messages.  When the
@@ -211,14 +252,15 @@ async def run_relay(
     check_relay_key(directory, config.relay_id, signer, clock())
     metrics = RelayMetrics()
     metrics_listen = config.metrics.listen(config.listen)
-    settings = app_settings(config)
+    if settings is None:
+        settings = app_settings(config)
     # AUTH-12: a relay on a store it creates now never accepted a request, so it has no
     # restart window; on an existing store it refuses requests dated before now + skew.
     new_store = not config.database.exists()
     signs = checkpoint_signer(log_origin(config.relay_id), signer)
     async with open_sqlite_store(config.database, checkpoint_signer=signs) as store:
         await store.log_directory(directory.hash)  # every version it serves is in its log
-        app = create_app(
+        app: ASGIApp = create_app(
             relay_id=config.relay_id,
             directory=lambda: directory,
             store=store,
@@ -233,17 +275,23 @@ async def run_relay(
             ),
             signer=signer,
         )
+        if wrap_app is not None:
+            app = wrap_app(app)
         stopping = anyio.Event()
         async with anyio.create_task_group() as servers:
             api: ListeningAddress = await servers.start(
-                partial(serve, app, config, shutdown_trigger=stopping.wait)
+                partial(server, app, config, shutdown_trigger=stopping.wait)
             )
             operator: ListeningAddress | None = None
             if metrics_listen is not None:
                 scrape = metrics_app(metrics, store.queue_depths)
                 operator = await servers.start(
                     partial(
-                        serve, scrape, config, shutdown_trigger=stopping.wait, listen=metrics_listen
+                        server,
+                        scrape,
+                        config,
+                        shutdown_trigger=stopping.wait,
+                        listen=metrics_listen,
                     )
                 )
             async with anyio.create_task_group() as background:
