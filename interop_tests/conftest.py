@@ -1,7 +1,9 @@
 """The conformance suite's configuration: the adapter under test and the verdict per test.
 
 ``--adapter CMD`` (or ``NCB_CONFORMANCE_ADAPTER``) names the command that speaks
-harness.md; without it the reference adapter runs.  Each test names the spec
+harness.md; without it the reference adapter runs.  ``--relay URL`` and
+``--relay-fixture DIR`` name the relay under test and the fixture it was set
+up with (interop_tests/relay/); without them the relay tests skip.  Each test names the spec
 requirements it checks with ``@pytest.mark.req(...)``; a failing test's report
 quotes their text (h2spec style), the JUnit XML carries them as properties,
 and ``--conformance-results FILE`` writes every test's outcome and
@@ -44,6 +46,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--seed", type=int, default=None, help="seed of the randomized cases (default: random)"
+    )
+    group.addoption(
+        "--relay",
+        default=os.environ.get("NCB_CONFORMANCE_RELAY"),
+        help="the URL of the relay under test (interop_tests/relay/); without it they skip",
+    )
+    group.addoption(
+        "--relay-fixture",
+        default=os.environ.get("NCB_CONFORMANCE_RELAY_FIXTURE"),
+        help="the folder of the fixture the relay under test was set up with (conformance.json)",
     )
 
 
@@ -96,7 +108,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"conformance adapter: {config.getoption('--adapter')}"
+    relay = config.getoption("--relay")
+    return f"conformance adapter: {config.getoption('--adapter')}; relay: {relay or 'none'}"
 
 
 @pytest.fixture(scope="session")

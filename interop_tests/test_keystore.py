@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from .adapter_process import AdapterProcess
-from .vectors import JSON, cases, describe, load
+from .vectors import JSON, cases, describe, group, load
 
 KEYSTORE = load("keystore.json")
 BOUNDS: JSON = KEYSTORE["bounds"]
@@ -75,3 +75,34 @@ def test_prune_keystore(adapter: AdapterProcess, case: JSON) -> None:
     assert pruned.get("removedKeyIds") == case["removedKeyIds"], describe(case)
     assert pruned.get("keptKeyIds") == case["keptKeyIds"], describe(case)
     assert pruned.get("file") == case["result"], f"{describe(case)}: another file"
+
+
+def _padded(size: int) -> str:
+    """The valid file's header with a box of zero bytes that makes the file ``size`` bytes long.
+
+    The header's box length (bytes 58 to 61) says exactly the bytes that follow, so the file is
+    consistent but for its size: KS-10 passes, and the box does not authenticate (KS-11).
+    """
+    valid = bytes.fromhex(group(KEYSTORE, "KeystoreUnlock")[0]["file"])
+    box = size - 62
+    return (valid[:58] + box.to_bytes(4, "big") + bytes(box)).hex()
+
+
+@pytest.mark.req("KS-8", "KS-11")
+@pytest.mark.parametrize(
+    ("size", "error"), [(65_536, "keystore-locked"), (65_537, "keystore-corrupt")]
+)
+def test_a_keystore_above_64_kib_is_refused(adapter: AdapterProcess, size: int, error: str) -> None:
+    first = group(KEYSTORE, "KeystoreUnlock")[0]
+    unlocked = adapter.call(
+        {
+            "op": "unlock-keystore",
+            "file": _padded(size),
+            "passphrase": first["passphrase"],
+            "bounds": BOUNDS,
+        }
+    )
+    assert unlocked.get("error") == error, (
+        f"a consistent file of {size} bytes whose box does not authenticate: gave {unlocked}, "
+        f"must be {error!r} (KS-8: at most 65,536 bytes)"
+    )

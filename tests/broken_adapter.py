@@ -10,6 +10,7 @@ could make; it is seeded by patching the library inside this process only.
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +25,16 @@ from ncb_relay import (
     StaticDirectory,
     checkpoint,
     codec,
+    directory_document,
     disclosure,
     envelope,
     header,
+    keyring,
     merkle,
     primitives,
     receipt,
 )
+from ncb_relay.conformance import adapter as adapter_module
 from ncb_relay.conformance.adapter import (
     JSON,
     Adapter,
@@ -97,6 +101,24 @@ def _() -> Adapter:
 @bug("skip-inner-signature", "never checks the inner signature", "OPEN-10")
 def _() -> Adapter:
     _skip_signature(envelope.INNER_SIGNATURE_LABEL)
+    return Adapter()
+
+
+@bug(
+    "lenient-signature-scalar",
+    "reduces a signature's S mod L before verifying (accepts S + L)",
+    "KEY-6",
+    only="test_envelope.py",
+)
+def _() -> Adapter:
+    order = 2**252 + 27742317777372353535851937790883648493
+    verify = primitives.ed25519_verify
+
+    def lax(public_key: bytes, message: bytes, signature: bytes) -> None:
+        s = int.from_bytes(signature[32:], "little") % order
+        verify(public_key, message, signature[:32] + s.to_bytes(32, "little"))
+
+    primitives.ed25519_verify = lax
     return Adapter()
 
 
@@ -185,6 +207,46 @@ def _() -> Adapter:
 
     FreshnessPolicy.check = check  # type: ignore[method-assign]
     return Adapter()
+
+
+@bug(
+    "unbounded-skew",
+    "takes any max_skew it is configured with, even above 900 s",
+    "FRESH-3",
+    only="test_envelope.py",
+)
+def _() -> Adapter:
+    FreshnessPolicy.__post_init__ = lambda self: None  # type: ignore[method-assign]
+    return Adapter()
+
+
+class UncheckedRecipientKeys(Adapter):
+    def seal_envelope(self, request: JSON) -> SealedEnvelope:
+        check = primitives.x25519_check_public_key
+        primitives.x25519_check_public_key = lambda public_key: None
+        try:
+            return super().seal_envelope(request)
+        finally:
+            primitives.x25519_check_public_key = check
+
+
+@bug(
+    "seal-to-small-order-key",
+    "seals to a recipient key of small order, with the all-zero shared secret",
+    "KEY-5",
+    only="test_envelope.py",
+)
+def _() -> Adapter:
+    x25519 = primitives.x25519
+
+    def unchecked(secret: bytes, public_key: bytes) -> bytes:
+        try:
+            return x25519(secret, public_key)
+        except NcbRelayError:
+            return bytes(32)  # what X25519 computes for a small-order point
+
+    primitives.x25519 = unchecked
+    return UncheckedRecipientKeys()
 
 
 @bug("no-replay-check", "keeps no replay state", "REPLAY-1")
@@ -518,6 +580,28 @@ def _() -> Adapter:
     return LaxAnchors()
 
 
+@bug(
+    "directory-generic-limits",
+    "decodes a directory document under the codec's general limits, not DIR-14's",
+    "DIR-14",
+    only="test_directory.py",
+)
+def _() -> Adapter:
+    directory_document.DOCUMENT_LIMITS = codec.CodecLimits()
+    return Adapter()
+
+
+@bug(
+    "directory-any-validity",
+    "takes a directory valid for any period after its issue time",
+    "DIR-5",
+    only="test_directory.py",
+)
+def _() -> Adapter:
+    directory_document.MAX_VALIDITY = 2**40
+    return Adapter()
+
+
 class TrailingKeystoreBytes(Adapter):
     def unlock_keystore(self, request: JSON) -> JSON:
         data = bytes.fromhex(request["file"])
@@ -534,6 +618,18 @@ class TrailingKeystoreBytes(Adapter):
 )
 def _() -> Adapter:
     return TrailingKeystoreBytes()
+
+
+@bug(
+    "keystore-no-size-limit",
+    "reads a keystore file of any size",
+    "KS-8",
+    only="test_keystore.py",
+)
+def _() -> Adapter:
+    unbounded = functools.partial(keyring.unlock_keyring, max_bytes=2**32)
+    adapter_module.unlock_keyring = unbounded  # type: ignore[attr-defined]
+    return Adapter()
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def expect(case: JSON, got: JSON) -> None:
             assert case[name] == value, (case["comment"], name)
 
 
-@pytest.mark.req("ANCHOR-1", "ANCHOR-2", "ANCHOR-3", "ANCHOR-4", "ANCHOR-5", "ROT-7")
+@pytest.mark.req("ANCHOR-1", "ANCHOR-2", "ANCHOR-3", "ANCHOR-4", "ANCHOR-5", "ROT-7", "DIR-14")
 @pytest.mark.parametrize("case", params("AnchorChain"))
 def test_anchor_chain(case: JSON) -> None:
     def run() -> JSON:
@@ -77,8 +77,8 @@ def test_anchor_chain(case: JSON) -> None:
 
 
 @pytest.mark.req(
-    "DIR-1", "DIR-2", "DIR-3", "DIR-4", "DIR-6", "DIR-7", "DIR-8", "DIR-10", "DIR-12",
-    "DIR-15", "DIR-16", "ANCHOR-6", "KEY-3", "KEY-4", "ROT-2", "ROT-3", "ROT-4", "ROT-5",
+    "DIR-1", "DIR-2", "DIR-3", "DIR-4", "DIR-5", "DIR-6", "DIR-7", "DIR-8", "DIR-10", "DIR-12",
+    "DIR-14", "DIR-15", "DIR-16", "ANCHOR-6", "KEY-3", "KEY-4", "ROT-2", "ROT-3", "ROT-4", "ROT-5",
     "ROT-6", "ROT-7", "ROT-8",
 )  # fmt: skip
 @pytest.mark.parametrize("case", params("DirectoryVerify"))

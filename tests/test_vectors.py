@@ -406,6 +406,7 @@ def test_seal(case: JSON) -> None:
     "KEY-2",
     "KEY-4",
     "KEY-5",
+    "KEY-6",
     "CODEC-2",
     "CODEC-4",
     "CODEC-5",

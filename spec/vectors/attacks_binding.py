@@ -47,6 +47,8 @@ from ncb_relay.codec import Value
 from ncb_relay.envelope import INNER_SIGNATURE_LABEL, OUTER_SIGNATURE_LABEL, commitment
 
 BAD_SIGNATURE, DECRYPTION_FAILED = "bad-signature", "decryption-failed"
+#: the order of the Ed25519 base point (RFC 8032, 5.1): S + L is the same scalar mod L
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
 
 
 def forwarded(b: Base) -> tuple[Draft, Forged]:
@@ -426,3 +428,29 @@ def record_binding_attacks(rec: Recorder, b: Base) -> None:
     cross_context_signatures(rec, b)
     replay(rec, b, two, honest_k)
     freshness(rec)
+
+
+def malleated(signature: bytes) -> bytes:
+    """``signature`` with ``S + L`` for ``S``: what a verifier reducing S mod L accepts (KEY-6)."""
+    s = int.from_bytes(signature[32:], "little") + ED25519_L
+    return signature[:32] + s.to_bytes(32, "little")
+
+
+def malleated_signatures(rec: Recorder, b: Base) -> None:
+    """KEY-6: a valid signature whose S is not reduced (S + L) is invalid, outside and inside."""
+    m1 = b.m1
+    rec.open_case(
+        "outer signature of M1 with S + L (non-canonical S, valid to a lenient verifier)",
+        ["Malleability"],
+        ["KEY-6", "OPEN-6"],
+        transit(m1, outer=malleated(m1.outer)),
+        BAD_SIGNATURE,
+    )
+    rec.open_case(
+        "inner signature of M1 with S + L (non-canonical S), sealed and signed by the sender",
+        ["Malleability", "MaliciousSender"],
+        ["KEY-6", "OPEN-10", "OPEN-11"],
+        assemble(S.signing, m1.header, b.k1, BODY_1, inner=malleated(m1.inner)).envelope,
+        DECRYPTION_FAILED,
+        reason="inner-signature",
+    )

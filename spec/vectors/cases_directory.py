@@ -56,6 +56,9 @@ NOTES: JSON = {
         "unrevoked when the new key starts (ROT-2, ROT-4, DIR-15)."
     ),
     "AnchorPeriod": "Signed under an anchor that is not in force at the issue time (ANCHOR-6).",
+    "Validity": "A validity period, status change or revocation that the version may not state "
+    "(DIR-5).",
+    "Size": "Over a limit that a verifier applies before it spends memory (DIR-14).",
     "Format": "Not the canonical encoding or layout, or an unsupported version.",
     "Revoked": "A key looked up after its revocation, or revoked and used live (DIR-11).",
     "Suspended": "A key of a principal that is (or was at the time) suspended (DIR-11).",
@@ -189,6 +192,8 @@ ANCHOR_ROWS: list[tuple[str, str, str, tuple[str, ...], Expected]] = [
      ("anchor-2", "anchor-1"), {"error": "rollback"}),
     ("anchor version 2", "Format", "ANCHOR-1",
      ("anchor-1-version-2",), {"error": "unsupported-version"}),
+    ("a root named with 257 bytes (str at most 256)", "Size", "DIR-14",
+     ("anchor-1-root-name-257-bytes",), {"error": "limit-exceeded"}),
 ]
 # fmt: on
 
@@ -286,6 +291,24 @@ DIRECTORY_ROWS: list[tuple[str, str, str, str, int, dict[str, Any], Expected]] =
      "directory-1-version-2", T_D1 + HOUR, {}, {"error": "unsupported-version"}),
     ("a map length in a longer format than needed", "Format", "DIR-1",
      "directory-1-noncanonical", T_D1 + HOUR, {}, {"error": "malformed"}),
+    ("version 1 valid for 90 days exactly", "Valid", "DIR-5",
+     "directory-1-valid-90-days", T_D1 + HOUR, {}, {"serial": 1, "inGrace": False}),
+    ("version 1 valid for 90 days and 1 second", "Validity", "DIR-5",
+     "directory-1-valid-90-days-and-1-s", T_D1 + HOUR, {}, {"error": "malformed"}),
+    ("version 1 that expires when it is issued", "Validity", "DIR-5",
+     "directory-1-expires-at-issue", T_D1, {}, {"error": "malformed"}),
+    ("Rabat suspended 1 s after the version's issue time", "Validity", "DIR-5",
+     "directory-1-later-status", T_D1 + HOUR, {}, {"error": "malformed"}),
+    ("Paris's signing key revoked 1 s after the version's issue time", "Validity", "DIR-5",
+     "directory-1-later-revocation", T_D1 + HOUR, {}, {"error": "malformed"}),
+    ("Seoul's name of 257 bytes (str at most 256)", "Size", "DIR-14",
+     "directory-1-name-257-bytes", T_D1 + HOUR, {}, {"error": "limit-exceeded"}),
+    ("containers nested 7 deep (at most 6)", "Size", "DIR-14",
+     "directory-1-nested-7-deep", T_D1 + HOUR, {}, {"error": "limit-exceeded"}),
+    ("a document map of 17 entries (at most 16)", "Size", "DIR-14",
+     "directory-1-map-of-17", T_D1 + HOUR, {}, {"error": "limit-exceeded"}),
+    ("65 signatures, 2 of them by roots (at most 64)", "Size", "DIR-14",
+     "directory-1-65-signatures", T_D1 + HOUR, {}, {"error": "limit-exceeded"}),
 ]
 # fmt: on
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from attacks_binding import record_binding_attacks
+from attacks_binding import malleated_signatures, record_binding_attacks
 from attacks_format import record_format_attacks
 from construction import Draft, honest
 from disclosures import disclosure_document, record_disclosures
@@ -35,6 +35,8 @@ NOTES: JSON = {
     "RecipientExtension": "A recipient entry added to the header.",
     "KeyCommitment": "A recipient's wrapped key yields a content key that does not match the "
     "message id (the key commitment); that recipient must not decrypt anything.",
+    "Malleability": "A valid signature made non-canonical (S + L): the same signature to a "
+    "verifier that reduces S, invalid under KEY-6.",
     "CrossContextSignature": "A signature made for another context (inner vs outer label, or "
     "no label) used in the wrong place.",
     "Replay": "A message seen before, or a sequence number reused.",
@@ -127,6 +129,7 @@ def build() -> dict[str, Any]:
     base = record_seals(rec)
     record_binding_attacks(rec, base)
     record_format_attacks(rec, base)
+    malleated_signatures(rec, base)
     record_replies(rec, base)
     record_disclosures(rec, base)
     envelope = document(

@@ -314,6 +314,54 @@ def hostile_directories() -> None:
     FILES["directory-4-old-roots-name-anchor-2"] = sign_file(D4.draft(), "root-1", "root-2")
     hostile_endorsers()
     hostile_relisting()
+    hostile_validity()
+    hostile_sizes()
+
+
+def hostile_validity() -> None:
+    """DIR-5: version 1 with its validity period or a change outside what it may say."""
+    for name, expires in (
+        ("directory-1-valid-90-days", T_D1 + 90 * DAY),
+        ("directory-1-valid-90-days-and-1-s", T_D1 + 90 * DAY + 1),
+        ("directory-1-expires-at-issue", T_D1),
+    ):
+        changed = value_of(D1)
+        changed["expires"] = expires
+        FILES[name] = sign_value(changed, "root-1", "root-2")
+    suspended = value_of(D1)
+    entry_of(suspended, RABAT)["status"].append(["suspended", T_D1 + 1])
+    FILES["directory-1-later-status"] = sign_value(suspended, "root-1", "root-2")
+    revoked = value_of(D1)
+    entry_of(revoked, PARIS)["signing_keys"][0]["revoked"] = T_D1 + 1
+    FILES["directory-1-later-revocation"] = sign_value(revoked, "root-1", "root-2")
+
+
+def hostile_sizes() -> None:
+    """DIR-14: files over the limits a verifier applies before it spends memory."""
+    long_name = value_of(D1)
+    entry_of(long_name, SEOUL)["name"] = "S" * 257
+    FILES["directory-1-name-257-bytes"] = sign_value(long_name, "root-1", "root-2")
+    deep = value_of(D1)  # document, entries, entry, keys, key, revoked: 6; one array more is 7
+    entry_of(deep, SEOUL)["signing_keys"][0]["revoked"] = [[]]
+    FILES["directory-1-nested-7-deep"] = sign_value(deep, "root-1", "root-2")
+    wide = value_of(D1)
+    wide.update({f"extra-{n}": n for n in range(9)})  # 8 fields and 9 more
+    FILES["directory-1-map-of-17"] = sign_value(wide, "root-1", "root-2")
+    # 65 signatures, the roots' among them: written by hand, since a writer refuses the file
+    document = D1.draft().document
+    signers = [ROOTS["root-1"], ROOTS["root-2"]]
+    signers += [SigningKeyPair(derive(f"signer {n}")) for n in range(63)]
+    signatures = sorted(
+        [s.public_key.key_id, s.sign(DIRECTORY_KIND.signed_message(document))] for s in signers
+    )
+    FILES["directory-1-65-signatures"] = codec.encode(
+        {"document": document, "signatures": signatures}  # type: ignore[dict-item]
+    )
+    long_root = A1.to_value()
+    long_root["roots"][0]["name"] = "r" * 257  # type: ignore[index, call-overload]
+    FILES["anchor-1-root-name-257-bytes"] = sign_file(
+        SignedDocument(ANCHOR_KIND, codec.encode(long_root)), "root-1", "root-2"
+    )
 
 
 def hostile_endorsers() -> None:

@@ -226,8 +226,13 @@ class Adapter:
     def directory(self, request: JSON) -> StaticDirectory:
         return StaticDirectory(public_identity(p) for p in request["directory"])
 
+    @staticmethod
+    def freshness(request: JSON) -> FreshnessPolicy:
+        """``maxSkew``, or the implementation's own default when absent (FRESH-3: 300)."""
+        return FreshnessPolicy(request["maxSkew"]) if "maxSkew" in request else FreshnessPolicy()
+
     def replay_guard(self, request: JSON) -> ReplayGuard:
-        return ReplayGuard(policy=FreshnessPolicy(request.get("maxSkew", 300)))
+        return ReplayGuard(policy=self.freshness(request))
 
     @staticmethod
     def envelope_limits(request: JSON) -> EnvelopeLimits:
@@ -292,7 +297,7 @@ class Adapter:
             bytes.fromhex(request["envelope"]),
             directory=self.directory(request),
             now=request["now"],
-            policy=FreshnessPolicy(request.get("maxSkew", 300)),
+            policy=self.freshness(request),
             limits=self.envelope_limits(request),
         )
         return {
@@ -352,7 +357,7 @@ class Adapter:
             data,
             directory=directory,
             now=request["now"],
-            policy=FreshnessPolicy(request.get("maxSkew", 300)),
+            policy=self.freshness(request),
         )
         original = SealedEnvelope(data, routed.message_id, routed.message_hash, routed.header)
         response = self.open_one(

@@ -70,10 +70,10 @@ def acceptance_json(acceptance: Acceptance, ctx: RelayContext | None = None) -> 
 
 
 async def submit_envelope(request: Request, ctx: RelayContext) -> Response:
-    known: int | None = parse_query(request, {"known": -1})["known"]
     auth, body = await authenticate(
         request, ctx, max_body=ctx.settings.max_envelope_bytes, media_type=ENVELOPE_MEDIA_TYPE
     )
+    known: int | None = parse_query(request, {"known": -1})["known"]  # API-3: after authentication
     known = None if known == -1 else known
     now = ctx.clock()
     directory = ctx.current_directory()

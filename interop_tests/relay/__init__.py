@@ -1,0 +1,1 @@
+"""Black-box tests of a relay reachable by URL (harness.md, "Relays")."""
