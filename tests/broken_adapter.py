@@ -10,6 +10,7 @@ could make; it is seeded by patching the library inside this process only.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ from ncb_relay import (
     merkle,
     primitives,
     receipt,
+    witness,
 )
+from ncb_relay.bureau import delivery
 from ncb_relay.conformance import adapter as adapter_module
 from ncb_relay.conformance.adapter import (
     JSON,
@@ -58,7 +61,17 @@ from ncb_relay.errors import (
     Rollback,
     StaleMessage,
 )
-from ncb_relay.messages import conversation, handling, request_states
+from ncb_relay.messages import (
+    Forward,
+    conversation,
+    conversations,
+    decode_body,
+    encode_body,
+    handling,
+    request_states,
+)
+from ncb_relay.messages.delivery_receipt import RECEIPT_HANDLING
+from ncb_relay.messages.provenance import CarriedDisclosure
 
 
 @dataclass(frozen=True)
@@ -629,6 +642,137 @@ def _() -> Adapter:
 def _() -> Adapter:
     unbounded = functools.partial(keyring.unlock_keyring, max_bytes=2**32)
     adapter_module.unlock_keyring = unbounded  # type: ignore[attr-defined]
+    return Adapter()
+
+
+@bug(
+    "duplicate-by-id",
+    "takes a message whose id it applied or holds as a duplicate, whatever its hash",
+    "CONV-5",
+    only="test_parties.py",
+)
+def _() -> Adapter:
+    def seen(self: conversation.Conversation, message_id: bytes, message_hash: bytes) -> bool:
+        return message_id in self._seen
+
+    def held(self: conversations.Conversations, message: Any) -> bool:
+        return any(m.message_id == message.message_id for m in self.parked)
+
+    conversation.Conversation._is_duplicate = seen  # type: ignore[method-assign]
+    conversations.Conversations._is_held = held  # type: ignore[method-assign]
+    return Adapter()
+
+
+@bug(
+    "forget-oldest-held",
+    "makes room for a new early reply by forgetting the oldest one held",
+    "CONV-6",
+    only="test_parties.py",
+)
+def _() -> Adapter:
+    receive = conversations.Conversations.receive
+
+    def evicting(self: conversations.Conversations, message: Any) -> Any:
+        if self.max_parked and self.parked_count >= self.max_parked:
+            oldest = next(iter(self._parked))
+            self._parked[oldest].pop(0)
+            if not self._parked[oldest]:
+                del self._parked[oldest]
+        return receive(self, message)
+
+    conversations.Conversations.receive = evicting  # type: ignore[method-assign]
+    return Adapter()
+
+
+class SealAnyBody(Adapter):
+    def seal_message(self, request: JSON) -> JSON:
+        return self.seal(request)  # the body as it comes, without the receiver's envelope rules
+
+
+@bug(
+    "seal-any-body",
+    "seals a body without checking it against its envelope (reply_to, times, receipts)",
+    "MSG-11",
+    only="test_sealing.py",
+)
+def _() -> Adapter:
+    return SealAnyBody()
+
+
+class SealAnyForward(Adapter):
+    def seal_forward(self, request: JSON) -> JSON:
+        guard, directory = self.replay_guard(request), self.directory(request)
+        as_sender = {**request, "recipient": request["sender"]}
+        original = self.open_one(as_sender, bytes.fromhex(request["original"]), guard, directory)
+        permission = None
+        if request.get("permission") is not None:
+            data = bytes.fromhex(request["permission"])
+            opened = self.open_one(as_sender, data, guard, directory)
+            permission = CarriedDisclosure.of(opened.disclose())
+        body = decode_body(original.body)
+        forward = Forward(
+            handling=getattr(body, "handling", RECEIPT_HANDLING),
+            original=CarriedDisclosure.of(original.disclose()),
+            permission=permission,
+        )
+        return self.seal({**request, "body": encode_body(forward).hex(), "replyTo": None})
+
+
+@bug(
+    "seal-any-forward",
+    "seals a forward of whatever it opened, without FWD-2 to FWD-4's checks",
+    "FWD-5",
+    only="test_sealing.py",
+)
+def _() -> Adapter:
+    return SealAnyForward()
+
+
+@bug(
+    "receipt-by-id-only",
+    "takes a delivery receipt naming a message it sent by id, whatever hash it names",
+    "MSG-15",
+    only="test_parties.py",
+)
+def _() -> Adapter:
+    check = delivery.check_receipt
+
+    def lax(message: Any, sent: Any) -> Any:
+        if sent is not None:
+            sent = dataclasses.replace(sent, message_hash=message.body.message_hash)
+        return check(message, sent)
+
+    adapter_module.check_receipt = lax  # type: ignore[attr-defined]
+    return Adapter()
+
+
+@bug(
+    "failed-message-overdue",
+    "reports a message the relay refused as overdue once its receipt deadline passed",
+    "MSG-16",
+    only="test_parties.py",
+)
+def _() -> Adapter:
+    state = delivery.delivery_state
+
+    def lax(**facts: Any) -> Any:
+        missing = set(facts["recipients"]) - set(facts["receipted"])
+        if missing and facts["expects"] and facts["now"] >= facts["deadline"]:
+            return delivery.DeliveryState.OVERDUE  # even when the relay refused the message
+        return state(**facts)
+
+    adapter_module.delivery_state = lax  # type: ignore[attr-defined]
+    return Adapter()
+
+
+@bug(
+    "witness-cosigns-any",
+    "cosigns every checkpoint the log signed, without checking it against the one held",
+    "LOG-30",
+    only="test_witness.py",
+)
+def _() -> Adapter:
+    witness.Witness._check = lambda self, held, offered, proof: None  # type: ignore[method-assign]
     return Adapter()
 
 

@@ -149,36 +149,6 @@ BACKLOG: dict[str, tuple[str, str]] = {  # id: (why not through the adapter, ref
         "an audit of a whole log over a relay's API",
         "tests/test_log_audit.py::test_an_honest_log_passes",
     ),
-    # black-box in principle, through an adapter operation the harness does not define yet
-    "CONV-5": (
-        "no op applies messages to conversations without the envelope's replay state",
-        "tests/test_conversation.py::test_a_message_is_applied_once",
-    ),
-    "CONV-6": (
-        "no op holds replies to a hash not known yet (nor fills the bounded space)",
-        "tests/test_conversation.py::test_replies_to_an_unknown_forward_are_held_then_applied_in_order",
-    ),
-    "MSG-11": (
-        "no op seals a message body (the sender's own refusal, `usage` in the reference)",
-        "tests/test_delivery_receipts.py::test_the_library_never_seals_a_receipt_a_receiver_would_refuse",
-    ),
-    "FWD-5": (
-        "no op seals a forward (the sender's own refusal)",
-        "tests/test_forwarding.py::test_h2_is_forwarded_only_with_the_originators_permission",
-    ),
-    "MSG-15": (
-        "no op checks a delivery receipt against the messages a party sent",
-        "tests/test_delivery_receipts.py::test_a_forged_or_mismatched_receipt_is_refused_and_kept",
-    ),
-    "MSG-16": (
-        "no op computes a message's delivery state from its receipts",
-        "tests/test_delivery_receipts.py::test_the_delivery_state_is_the_first_row_of_the_table_that_holds",
-    ),
-    "LOG-30": (
-        "no op asks a witness to cosign given the checkpoint it holds (the relay tests check "
-        "only that the relay takes cosignatures from coordinators and bureaus, API-29)",
-        "tests/test_witness.py::test_a_checkpoint_without_a_valid_consistency_proof_is_a_fork",
-    ),
 }
 NOT_YET_EXERCISED = set(BACKLOG)
 

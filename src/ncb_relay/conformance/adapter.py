@@ -57,6 +57,8 @@ from .. import (
     verify_disclosure,
     verify_routing,
 )
+from ..bureau.delivery import check_receipt, delivery_state
+from ..bureau.store import Direction, JournalRow, RowState
 from ..checkpoint import LogKey, LogView, WitnessKey, verify_checkpoint
 from ..codec import Value
 from ..envelope import SealedEnvelope, VerifiedEnvelope
@@ -64,15 +66,21 @@ from ..errors import InvalidBody
 from ..keyring import parse_keystore_header
 from ..messages import (
     AssistanceRequest,
-    Conversation,
+    Conversations,
+    Delivery,
+    DeliveryReceipt,
+    Disposition,
     OpaqueBody,
     decode_body,
     encode_body,
     read_message,
+    seal_forward,
+    seal_message,
     verify_forward,
 )
-from ..messages.message import check_context
+from ..messages.message import Message, check_context
 from ..receipt import log_origin, verify_receipt
+from ..witness import Witness
 
 __all__ = ["Adapter", "main", "typed", "untyped"]
 
@@ -189,6 +197,9 @@ class Adapter:
             "check-body": self.check_body,
             "follow-conversation": self.follow_conversation,
             "verify-forward": self.verify_forward,
+            "seal-message": self.seal_message,
+            "seal-forward": self.seal_forward,
+            "check-delivery": self.check_delivery,
             "log-hash": self.log_hash,
             "log-root": self.log_root,
             "verify-inclusion": self.verify_inclusion,
@@ -197,6 +208,7 @@ class Adapter:
             "follow-log": self.follow_log,
             "check-log": self.check_log,
             "verify-receipt": self.verify_receipt,
+            "witness-log": self.witness_log,
             "verify-anchors": self.verify_anchors,
             "verify-directory": self.verify_directory,
             "look-up-key": self.look_up_key,
@@ -439,33 +451,59 @@ class Adapter:
         )
         return {"accepted": True}
 
-    def follow_conversation(self, request: JSON) -> JSON:
-        guard = self.replay_guard(request)
-        directory = self.directory(request)
-        observer = {**request, "recipient": request["observer"]}
-        coordinator = request["coordinator"]
-        opened = self.open_one(
-            {**observer, "now": request["now"]}, bytes.fromhex(request["request"]), guard, directory
+    def read_as(self, request: JSON, who: str, data: str, now: int) -> Message:
+        """``data`` opened as ``request[who]`` at ``now`` with a fresh replay state, then read."""
+        envelope = self.open_one(
+            {**request, "recipient": request[who], "now": now},
+            bytes.fromhex(data),
+            self.replay_guard(request),
+            self.directory(request),
         )
-        first = read_message(opened, coordinator=coordinator)
+        return read_message(envelope, coordinator=request["coordinator"])
+
+    def follow_conversation(self, request: JSON) -> JSON:
+        # Each envelope has a replay state of its own: a message delivered again reaches the
+        # conversation, whose own duplicate and replay checks (CONV-5) are what is followed.
+        first = self.read_as(request, "observer", request["request"], request["now"])
         if not isinstance(first.body, AssistanceRequest):
             raise BadRequest("the request is not an ncbr.assistance-request")
-        conversation = Conversation(first.envelope, first.body)
+        routed = "maxHeld" in request  # CONV-6: routed as a party following many requests
+        conversations = Conversations(max_parked=request["maxHeld"] if routed else 0)
+        conversation, _ = conversations.start(first.envelope, first.body)
         replies: list[JSON] = []
         for reply in request["replies"]:
             try:
-                envelope = self.open_one(
-                    {**observer, "now": reply["now"]},
-                    bytes.fromhex(reply["envelope"]),
-                    guard,
-                    directory,
-                )
-                conversation.receive(read_message(envelope, coordinator=coordinator))
+                message = self.read_as(request, "observer", reply["envelope"], reply["now"])
+                if reply.get("forward", False):
+                    forwarded = verify_forward(
+                        message,
+                        directory=self.directory(request),
+                        coordinator=request["coordinator"],
+                    )
+                    released = conversations.add_forward(forwarded)
+                    replies.append({"released": [self._delivery(d) for d in released]})
+                elif routed:
+                    replies.append(self._delivery(conversations.receive(message)))
+                else:
+                    step = conversation.receive(message)
+                    outcome: JSON = {"state": conversation.state.value}
+                    replies.append(outcome if step is not None else {**outcome, "duplicate": True})
             except NcbRelayError as exc:
                 replies.append({"error": self.error_code(exc)})
-            else:
-                replies.append({"state": conversation.state.value})
         return {"replies": replies}
+
+    def _delivery(self, delivery: Delivery) -> JSON:
+        if delivery.disposition is Disposition.PARKED:
+            return {"held": True}
+        if delivery.disposition is Disposition.REFUSED:
+            assert delivery.error is not None
+            return {"error": self.error_code(delivery.error)}
+        if delivery.conversation is None:  # a duplicate of a held message
+            return {"held": True, "duplicate": True}
+        if delivery.disposition is Disposition.DUPLICATE:
+            return {"state": delivery.conversation.state.value, "duplicate": True}
+        assert delivery.step is not None
+        return {"state": delivery.step.after.value}
 
     def verify_forward(self, request: JSON) -> JSON:
         directory = self.directory(request)
@@ -482,6 +520,104 @@ class Adapter:
             "originalHandling": str(forwarded.original_body.handling.code),
             "permission": forwarded.permission is not None,
         }
+
+    @staticmethod
+    def _sealed(sealed: SealedEnvelope) -> JSON:
+        return {
+            "envelope": sealed.data.hex(),
+            "messageId": sealed.message_id.hex(),
+            "messageHash": sealed.message_hash.hex(),
+        }
+
+    def seal_message(self, request: JSON) -> JSON:
+        body = decode_body(bytes.fromhex(request["body"]))
+        if isinstance(body, OpaqueBody):
+            return self.seal(request)  # the application's own schema: sealed as it is (MSG-5)
+        sealed = seal_message(
+            body,
+            sender=private_identity(request["sender"]),
+            recipients=[public_identity(p) for p in request["recipients"]],
+            now=request["now"],
+            seq=request["seq"],
+            ttl=request["ttl"],
+            reply_to=_hex(request.get("replyTo")),
+            rng=recorded(_hex(request.get("random"))),
+        )
+        return self._sealed(sealed)
+
+    def seal_forward(self, request: JSON) -> JSON:
+        guard, directory = self.replay_guard(request), self.directory(request)
+        as_sender = {**request, "recipient": request["sender"]}
+        original = self.open_one(as_sender, bytes.fromhex(request["original"]), guard, directory)
+        permission = None
+        if request.get("permission") is not None:
+            data = bytes.fromhex(request["permission"])
+            permission = self.open_one(as_sender, data, guard, directory)
+        forward = seal_forward(
+            original,
+            sender=private_identity(request["sender"]),
+            recipients=[public_identity(p) for p in request["recipients"]],
+            now=request["now"],
+            seq=request["seq"],
+            ttl=request["ttl"],
+            rng=recorded(_hex(request.get("random"))),
+            coordinator=request["coordinator"],
+            permission=permission,
+        )
+        return self._sealed(forward.sealed)
+
+    # -- delivery receipts (spec/messages.md, "Delivery receipts") -------------------
+
+    @staticmethod
+    def sent_row(sender: str, position: int, sent: JSON) -> JournalRow:
+        """A sent message as the sender's journal holds it (what MSG-15 and MSG-16 read)."""
+        return JournalRow(
+            pos=position,
+            direction=Direction.OUT,
+            message_id=bytes.fromhex(sent["messageId"]),
+            message_hash=bytes.fromhex(sent["messageHash"]),
+            sender=sender,
+            recipients=tuple(sent["recipients"]),
+            schema=sent.get("schema", ""),
+            created=sent.get("created", 0),
+            at=sent.get("created", 0),
+            reply_to=None,
+            refers_to=None,
+            envelope=b"",
+            body=None,
+            state=RowState(sent["submission"]),
+            detail=None,
+        )
+
+    def check_delivery(self, request: JSON) -> JSON:
+        sender = request["sender"]["id"]
+        rows = [self.sent_row(sender, i, m) for i, m in enumerate(request["sent"])]
+        by_id = {row.message_id: row for row in rows}
+        receipted: dict[bytes, set[str]] = {row.message_id: set() for row in rows}
+        results: list[JSON] = []
+        for item in request["receipts"]:
+            try:
+                message = self.read_as(request, "sender", item["envelope"], item["now"])
+                if not isinstance(message.body, DeliveryReceipt):
+                    raise BadRequest("a receipt is an ncbr.delivery-receipt")
+                body = check_receipt(message, by_id.get(message.body.message_id))
+            except NcbRelayError as exc:
+                results.append({"error": self.error_code(exc)})
+                continue
+            receipted[body.message_id].add(message.sender)
+            results.append({"messageId": body.message_id.hex(), "recipient": message.sender})
+        states = [
+            delivery_state(
+                submission=row.state,
+                recipients=row.recipients,
+                receipted=receipted[row.message_id],
+                expects=sent["expectsReceipts"],
+                deadline=sent["deadline"],
+                now=request["now"],
+            ).value
+            for row, sent in zip(rows, request["sent"], strict=True)
+        ]
+        return {"receipts": results, "states": states}
 
     # -- the transparency log (spec/log.md) ---------------------------------------
 
@@ -604,6 +740,34 @@ class Adapter:
             "acceptedAt": verified.receipt.accepted_at,
             "checkpointSize": verified.checkpoint.size,
         }
+
+    def witness_log(self, request: JSON) -> JSON:
+        key = request["witness"]
+        signer = SigningKeyPair(bytes.fromhex(key["signingSeed"]))
+        held = request.get("held")
+        witness = Witness(
+            log=self.log_key(request),
+            key=WitnessKey(key["name"], signer.public_key),
+            signer=signer,
+            held=None if held is None else bytes.fromhex(held),
+        )
+        steps: list[JSON] = []
+        for step in request["steps"]:
+            outcome: JSON = {}
+            try:
+                note = bytes.fromhex(step["note"])
+                outcome["note"] = witness.cosign(
+                    note, self._hashes(step["proof"]), now=step["now"]
+                ).hex()
+            except NcbRelayError as exc:
+                outcome["error"] = self.error_code(exc)
+            outcome["heldSize"] = None if witness.held is None else witness.held.size
+            steps.append(outcome)
+        forks = [
+            {"held": f.held.hex(), "offered": f.offered.hex(), "reason": f.reason}
+            for f in witness.forks
+        ]
+        return {"steps": steps, "forks": forks}
 
     # -- the directory and its trust anchors (spec/directory.md) -------------------
 
