@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import msgpack
@@ -31,6 +32,7 @@ from ncb_relay import (
     envelope,
     header,
     keyring,
+    log_audit,
     merkle,
     primitives,
     receipt,
@@ -69,8 +71,9 @@ from ncb_relay.messages import (
     encode_body,
     handling,
     request_states,
+    review,
 )
-from ncb_relay.messages.delivery_receipt import RECEIPT_HANDLING
+from ncb_relay.messages.delivery_receipt import RECEIPT_HANDLING, ReceiptPolicy
 from ncb_relay.messages.provenance import CarriedDisclosure
 
 
@@ -773,6 +776,79 @@ def _() -> Adapter:
 )
 def _() -> Adapter:
     witness.Witness._check = lambda self, held, offered, proof: None  # type: ignore[method-assign]
+    return Adapter()
+
+
+class ReceiptsToAll(Adapter):
+    @staticmethod
+    def listed(request: JSON, principals: list[str]) -> list[Any]:
+        me = request["recipient"]["id"]  # every other principal it knows, the sender among them
+        return [public_identity(p) for p in request["directory"] if p["id"] != me]
+
+
+@bug(
+    "receipt-to-everyone",
+    "sends each delivery receipt to every principal it knows, not to the sender alone",
+    "MSG-13",
+    only="test_receipts.py",
+)
+def _() -> Adapter:
+    return ReceiptsToAll()
+
+
+@bug(
+    "receipt-of-a-receipt",
+    "receipts delivery receipts too when its policy names every schema",
+    "MSG-14",
+    only="test_receipts.py",
+)
+def _() -> Adapter:
+    ReceiptPolicy.wants = lambda self, schema_id: self.enabled and schema_id not in self.off  # type: ignore[method-assign]
+    return Adapter()
+
+
+@bug(
+    "gate-releases-everything",
+    "releases every diffusion at once, even from a bureau under review",
+    "GATE-1",
+    only="test_gate.py",
+)
+def _() -> Adapter:
+    init = review.ReviewGate.__init__
+
+    def lax(self: review.ReviewGate, *, under_review: Iterable[str] = ()) -> None:
+        init(self, under_review=())
+
+    review.ReviewGate.__init__ = lax  # type: ignore[method-assign]
+    return Adapter()
+
+
+@bug(
+    "gate-forwards-twice",
+    "lets a forwarded diffusion be forwarded again",
+    "GATE-2",
+    only="test_gate.py",
+)
+def _() -> Adapter:
+    moves = dict(review.REVIEW_MOVES)
+    moves[review.ReviewStatus.FORWARDED, review.ReviewAction.FORWARD] = (
+        review.ReviewStatus.FORWARDED
+    )
+    review.REVIEW_MOVES = MappingProxyType(moves)
+    return Adapter()
+
+
+@bug(
+    "audit-skips-roots",
+    "verifies each checkpoint's signature but never compares its root with the entries'",
+    "LOG-31",
+    only="test_audit.py",
+)
+def _() -> Adapter:
+    def count_only(self: log_audit.LogAuditor, size: int) -> None:
+        self.report.checkpoints_checked += 1
+
+    log_audit.LogAuditor._check_root = count_only  # type: ignore[method-assign]
     return Adapter()
 
 

@@ -120,34 +120,11 @@ BACKLOG: dict[str, tuple[str, str]] = {  # id: (why not through the adapter, ref
         "the coordinator's out-of-band check of a new principal",
         "tests/test_directory_lifecycle.py::test_adding_a_principal",
     ),
-    # a party's state over time: a relay, a coordinator, a bureau, a witness, an auditor
+    # a party's state over time: a relay
     "AUTH-17": (
         "a relay's bound on nonces per principal: over the wire the same 429 as the rate limit "
         "that comes first (interop_tests/relay/test_limits.py says why)",
         "tests/test_relay_review.py::test_the_nonce_cache_caps_live_nonces_per_principal",
-    ),
-    "GATE-1": (
-        "the coordinator's review gate over time",
-        "tests/test_review_gate.py::"
-        "test_an_approved_diffusion_is_forwarded_with_provenance_a_rejected_one_never",
-    ),
-    "GATE-2": (
-        "the moves of the coordinator's review gate",
-        "tests/test_review_gate.py::test_every_move_is_in_the_table_or_refused",
-    ),
-    "MSG-13": (
-        "what a bureau sends and journals when it receives a message",
-        "tests/test_delivery_receipts.py::"
-        "test_the_policy_receipts_every_schema_but_error_reports_and_never_a_receipt",
-    ),
-    "MSG-14": (
-        "what a bureau never sends",
-        "tests/test_delivery_receipts.py::"
-        "test_the_policy_receipts_every_schema_but_error_reports_and_never_a_receipt",
-    ),
-    "LOG-31": (
-        "an audit of a whole log over a relay's API",
-        "tests/test_log_audit.py::test_an_honest_log_passes",
     ),
 }
 NOT_YET_EXERCISED = set(BACKLOG)

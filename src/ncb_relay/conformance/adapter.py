@@ -64,13 +64,18 @@ from ..codec import Value
 from ..envelope import SealedEnvelope, VerifiedEnvelope
 from ..errors import InvalidBody
 from ..keyring import parse_keystore_header
+from ..log_audit import LogAuditor, ServedEntry
 from ..messages import (
+    DEFAULT_RECEIPT_POLICY,
     AssistanceRequest,
     Conversations,
     Delivery,
     DeliveryReceipt,
     Disposition,
+    Forward,
     OpaqueBody,
+    ReceiptPolicy,
+    ReviewGate,
     decode_body,
     encode_body,
     read_message,
@@ -200,6 +205,8 @@ class Adapter:
             "seal-message": self.seal_message,
             "seal-forward": self.seal_forward,
             "check-delivery": self.check_delivery,
+            "receive-messages": self.receive_messages,
+            "review-gate": self.review_gate,
             "log-hash": self.log_hash,
             "log-root": self.log_root,
             "verify-inclusion": self.verify_inclusion,
@@ -209,6 +216,7 @@ class Adapter:
             "check-log": self.check_log,
             "verify-receipt": self.verify_receipt,
             "witness-log": self.witness_log,
+            "audit-log": self.audit_log,
             "verify-anchors": self.verify_anchors,
             "verify-directory": self.verify_directory,
             "look-up-key": self.look_up_key,
@@ -237,6 +245,12 @@ class Adapter:
 
     def directory(self, request: JSON) -> StaticDirectory:
         return StaticDirectory(public_identity(p) for p in request["directory"])
+
+    @staticmethod
+    def listed(request: JSON, principals: list[str]) -> list[PublicIdentity]:
+        """The public identities of ``principals``, as the request's directory lists them."""
+        known = {p["id"]: p for p in request["directory"]}
+        return [public_identity(known[p]) for p in principals]
 
     @staticmethod
     def freshness(request: JSON) -> FreshnessPolicy:
@@ -619,6 +633,94 @@ class Adapter:
         ]
         return {"receipts": results, "states": states}
 
+    def receive_messages(self, request: JSON) -> JSON:
+        """A recipient's side of delivery receipts (MSG-13, MSG-14): what it receipts."""
+        me, coordinator = request["recipient"], request["coordinator"]
+        policy = DEFAULT_RECEIPT_POLICY
+        if "receiptsOff" in request:
+            policy = ReceiptPolicy(off=frozenset(request["receiptsOff"]))
+        guard, directory = self.replay_guard(request), self.directory(request)
+        rows = [
+            self.sent_row(me["id"], i, {"submission": "accepted", **m})
+            for i, m in enumerate(request.get("sent", []))
+        ]
+        sent = {row.message_id: row for row in rows}
+        taken: set[bytes] = set()
+        seq = request["seq"]
+        results: list[JSON] = []
+        for item in request["messages"]:
+            data, now = bytes.fromhex(item["envelope"]), item["now"]
+            if data in taken:  # a copy delivered again: known, not receipted again
+                results.append({"known": True})
+                continue
+            try:
+                envelope = self.open_one({**request, "now": now}, data, guard, directory)
+                message = read_message(envelope, coordinator=coordinator)
+                if isinstance(message.body, Forward):
+                    verify_forward(message, directory=directory, coordinator=coordinator)
+                if isinstance(message.body, DeliveryReceipt):
+                    check_receipt(message, sent.get(message.body.message_id))
+            except NcbRelayError as exc:
+                results.append({"error": self.error_code(exc)})
+                continue
+            taken.add(data)
+            if not policy.wants(message.body.schema_id):
+                results.append({"receipt": None})
+                continue
+            receipt = seal_message(
+                DeliveryReceipt.of(message.message_id, message.message_hash, now),
+                sender=private_identity(me),
+                recipients=self.listed(request, [message.sender]),
+                now=now,
+                seq=seq,
+                ttl=request["ttl"],
+                reply_to=message.message_hash,
+                rng=os.urandom,
+            )
+            seq += 1
+            results.append({"receipt": receipt.data.hex()})
+        return {"messages": results}
+
+    # -- the coordinator's review gate (spec/messages.md, "Review gate") -------------
+
+    def review_gate(self, request: JSON) -> JSON:
+        gate = ReviewGate(under_review=request["underReview"])
+        steps: list[JSON] = []
+        for step in request["steps"]:
+            try:
+                steps.append(self.gate_step(request, gate, step))
+            except NcbRelayError as exc:
+                steps.append({"error": self.error_code(exc)})
+        return {"steps": steps}
+
+    def gate_step(self, request: JSON, gate: ReviewGate, step: JSON) -> JSON:
+        me = request["coordinator"]
+        if "submit" in step:
+            as_me = {**request, "recipient": me, "coordinator": me["id"]}
+            message = self.read_as(as_me, "recipient", step["submit"], step["now"])
+            return {"status": gate.submit(message).status.value}
+        if "approve" in step:
+            approved = gate.approve(bytes.fromhex(step["approve"]), now=step["now"])
+            return {"status": approved.status.value}
+        if "reject" in step:
+            message_hash = bytes.fromhex(step["reject"])
+            return {"status": gate.reject(message_hash, now=step["now"], reason="").status.value}
+        if "forward" in step:
+            submission = gate.submission(bytes.fromhex(step["forward"]))
+            forward = seal_forward(
+                submission.message.envelope,
+                sender=private_identity(me),
+                recipients=self.listed(request, list(submission.targets([]))),
+                now=step["now"],
+                seq=step["seq"],
+                ttl=step["ttl"],
+                rng=recorded(_hex(step.get("random"))),
+                coordinator=me["id"],
+            )
+            moved = gate.mark_forwarded(submission.message_hash)  # else never sent
+            return {"status": moved.status.value, "envelope": forward.sealed.data.hex()}
+        raise BadRequest("a step is submit, approve, reject or forward")
+
     # -- the transparency log (spec/log.md) ---------------------------------------
 
     @staticmethod
@@ -768,6 +870,48 @@ class Adapter:
             for f in witness.forks
         ]
         return {"steps": steps, "forks": forks}
+
+    def audit_log(self, request: JSON) -> JSON:
+        windows = {
+            (w["name"], bytes.fromhex(w["publicKey"])): (w.get("notBefore"), w.get("notAfter"))
+            for w in request.get("witnesses", [])
+        }
+
+        def valid_at(key: WitnessKey, at: int) -> bool:
+            not_before, not_after = windows[key.name, key.public_key.raw]
+            return (not_before is None or not_before <= at) and (
+                not_after is None or at < not_after
+            )
+
+        auditor = LogAuditor(
+            log_keys=[self.log_key(request)],
+            witnesses=self.witness_keys(request),
+            threshold=request.get("threshold", 0),
+            witness_valid_at=valid_at,
+        )
+        auditor.add_checkpoints([bytes.fromhex(note) for note in request["checkpoints"]])
+        auditor.add_entries(
+            [
+                ServedEntry(e["index"], e["kind"], bytes.fromhex(e["hash"]))
+                for e in request["entries"]
+            ]
+        )
+        signed = {size for size, _root in auditor.checkpoints if size <= auditor.size}
+        for p in request.get("inclusion", []):  # an auditor asks only for proofs it can check
+            if p["size"] in signed and 0 <= p["index"] < p["size"]:
+                auditor.check_inclusion(p["index"], p["size"], self._hashes(p["proof"]))
+        for p in request.get("consistency", []):
+            if {p["oldSize"], p["newSize"]} <= signed and 0 < p["oldSize"] < p["newSize"]:
+                auditor.check_consistency(p["oldSize"], p["newSize"], self._hashes(p["proof"]))
+        report = auditor.finish()
+        return {
+            "verified": report.ok,
+            "size": report.size,
+            "root": report.root.hex(),
+            "problems": [
+                {"code": p.code, "index": p.index, "size": p.size} for p in report.problems
+            ],
+        }
 
     # -- the directory and its trust anchors (spec/directory.md) -------------------
 
