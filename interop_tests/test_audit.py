@@ -38,6 +38,8 @@ CONSISTENCY = [(1, 5), (5, 8), (8, 13)]
 # What each problem is compared by besides its code: the checkpoint size, or the proof's
 # entry index (null for a consistency proof) and size.
 WHERE = {
+    "entry-order": ("index",),  # the index that was due
+    "checkpoint-invalid": ("size",),  # the size the note claims
     "checkpoint-order": ("size",),
     "checkpoint-root": ("size",),
     "checkpoint-unchecked": ("size",),
@@ -180,13 +182,13 @@ SCENARIOS: list[tuple[str, Changes, int, list[tuple[object, ...]]]] = [
         "an entry missing",
         lambda: {"entries": _without(6)},
         6,
-        [("entry-order",), ("checkpoint-unchecked", 8)],
+        [("entry-order", 6), ("checkpoint-unchecked", 8)],
     ),
     (
         "an entry served twice",
         lambda: {"entries": _repeated(6)},
         7,
-        [("entry-order",), ("checkpoint-unchecked", 8)],
+        [("entry-order", 7), ("checkpoint-unchecked", 8)],
     ),
     (
         "an entry with another hash",
@@ -210,7 +212,7 @@ SCENARIOS: list[tuple[str, Changes, int, list[tuple[object, ...]]]] = [
         "a checkpoint signed by another key",
         lambda: {"checkpoints": [note(1), note(5, signer=OTHER_PAIR), note(8), note(13)]},
         13,
-        [("checkpoint-invalid",)],
+        [("checkpoint-invalid", 5)],
     ),
     (
         "a checkpoint after a larger one",

@@ -171,6 +171,7 @@ def test_a_missing_entry_stops_the_replay() -> None:
     del relay.served[17]
     report = audit(relay)
     assert "entry-order" in codes(report)
+    assert [p.index for p in report.problems if p.code == "entry-order"] == [17], "the index due"
     assert "checkpoint-unchecked" in codes(report)
     assert report.size == 17
 
@@ -220,6 +221,7 @@ def test_a_forged_signature_is_found() -> None:
     report = audit(relay)
     invalid = [p for p in report.problems if p.code == "checkpoint-invalid"]
     assert {p.error for p in invalid} == {"unknown-key", "bad-signature"}
+    assert [p.size for p in invalid] == [8, 13], "each reported at the size it claims (LOG-31)"
     assert report.checkpoints_checked == 5
 
 

@@ -50,6 +50,7 @@ from typing import Any
 
 from . import merkle, primitives
 from .checkpoint import (
+    Checkpoint,
     LogKey,
     NoteSignature,
     VerifiedCheckpoint,
@@ -109,6 +110,14 @@ class ServedEntry:
     index: int
     kind: str
     hash: bytes
+
+
+def _claimed_size(note: bytes) -> int | None:
+    """The size a note that did not verify claims, if its text parses (LOG-31: where)."""
+    try:
+        return Checkpoint.parse(parse_note(note).text).size
+    except NcbRelayError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +306,11 @@ class LogAuditor:
             index = self._tree.size
             if entry.index != index:
                 self._stop(
-                    Problem("entry-order", f"entry {entry.index} served where {index} was due")
+                    Problem(
+                        "entry-order",
+                        f"entry {entry.index} served where {index} was due",
+                        index=index,
+                    )
                 )
                 return
             if (
@@ -389,7 +402,7 @@ class LogAuditor:
             Problem(
                 "checkpoint-invalid",
                 f"the checkpoint does not verify: {failure.message}",
-                size=self._last_size if self._last_size >= 0 else None,
+                size=_claimed_size(note),
                 error=failure.code,
             )
         )
