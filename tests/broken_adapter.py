@@ -39,7 +39,6 @@ from ncb_relay import (
     witness,
 )
 from ncb_relay.bureau import delivery
-from ncb_relay.conformance import adapter as adapter_module
 from ncb_relay.conformance.adapter import (
     JSON,
     Adapter,
@@ -49,6 +48,8 @@ from ncb_relay.conformance.adapter import (
     recorded,
     typed,
 )
+from ncb_relay.conformance.operations import keystore as keystore_operations
+from ncb_relay.conformance.operations import receipts as receipt_operations
 from ncb_relay.envelope import SealedEnvelope, VerifiedEnvelope
 from ncb_relay.errors import (
     BelowThreshold,
@@ -644,7 +645,7 @@ def _() -> Adapter:
 )
 def _() -> Adapter:
     unbounded = functools.partial(keyring.unlock_keyring, max_bytes=2**32)
-    adapter_module.unlock_keyring = unbounded  # type: ignore[attr-defined]
+    keystore_operations.unlock_keyring = unbounded  # type: ignore[attr-defined]
     return Adapter()
 
 
@@ -745,7 +746,7 @@ def _() -> Adapter:
             sent = dataclasses.replace(sent, message_hash=message.body.message_hash)
         return check(message, sent)
 
-    adapter_module.check_receipt = lax  # type: ignore[attr-defined]
+    receipt_operations.check_receipt = lax  # type: ignore[attr-defined]
     return Adapter()
 
 
@@ -764,7 +765,7 @@ def _() -> Adapter:
             return delivery.DeliveryState.OVERDUE  # even when the relay refused the message
         return state(**facts)
 
-    adapter_module.delivery_state = lax  # type: ignore[attr-defined]
+    receipt_operations.delivery_state = lax  # type: ignore[attr-defined]
     return Adapter()
 
 
