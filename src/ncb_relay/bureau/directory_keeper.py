@@ -106,6 +106,14 @@ class DirectoryKeeper:
         self.problem = None
         return fresh
 
+    def has_keys(self) -> bool:
+        """Whether a directory version (or fixed keys) is held at all, usable or not."""
+        try:
+            self.keys  # noqa: B018 - raises without keys
+        except UsageError:
+            return False
+        return True
+
     def usable(self) -> bool:
         """Whether the keys may be used now (DIR-10: warn in the grace period, stop after)."""
         keys = self.keys

@@ -157,6 +157,15 @@ class Outbox:
         self._notify()
         return Outgoing(sealed, state, detail=detail)
 
+    async def run(self, *, stopping: Callable[[], bool], interval: Callable[[], float]) -> None:
+        """The outbox task: :meth:`flush` every ``interval()`` seconds, or once woken, until
+        ``stopping()``."""
+        while not stopping():
+            await self.flush()
+            self.wake = anyio.Event()
+            with anyio.move_on_after(interval()):
+                await self.wake.wait()
+
     async def flush(self) -> list[Outgoing]:
         """Submit every recorded message not yet accepted (queued or unknown), oldest first."""
         done = []
