@@ -1,7 +1,7 @@
 """Scaling (issue #9, item 3): stored messages, a diffusion to 195 bureaus.
 
-Stored messages (:func:`measure_scaling`).  For each size (1,000 and 100,000
-in the short run, and 1,000,000 in ``--full``) a store is filled before its
+Stored messages (:func:`measure_scaling`).  For each size (1,000 and 30,000
+in the short run; 1,000, 100,000 and 1,000,000 in ``--full``) a store is filled before its
 relay starts (bench/relay_fill.py: through the store's own ``accept``, the log
 included), then one relay node (anycorn/trio) is started on each; its
 start-up time (launch to listening, the log's replay included) is kept.  All

@@ -88,7 +88,7 @@ TARGETS: dict[str, dict[str, Any]] = {
     "scaling": {
         "text": (
             "per-message cost at 1M messages stored within 1.2x of 1k (relay CPU per submission "
-            "and per end-to-end cycle; the short run stops at 100k)"
+            "and per end-to-end cycle; the short run stops at 30k)"
         ),
         "bound": 1.2,
         "kind": "at most",
