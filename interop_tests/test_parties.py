@@ -18,14 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from ncb_relay import (
-    EncryptionKeyPair,
-    EncryptionPublicKey,
-    PrivateIdentity,
-    PublicIdentity,
     ReplayGuard,
-    SigningKeyPair,
-    SigningPublicKey,
-    StaticDirectory,
     open_envelope,
     seal,
 )
@@ -54,25 +47,9 @@ BODIES = {  # the first valid body of each schema the file has
 }
 
 
-def identity(principal: str) -> PrivateIdentity:
-    p = PRINCIPALS.by_id[principal]
-    return PrivateIdentity(
-        principal,
-        SigningKeyPair(bytes.fromhex(p["signingSeed"])),
-        [EncryptionKeyPair(bytes.fromhex(p["encryptionSecret"]))],
-    )
-
-
-def public(principal: str) -> PublicIdentity:
-    p = PRINCIPALS.by_id[principal]
-    return PublicIdentity(
-        principal,
-        SigningPublicKey(bytes.fromhex(p["signingPublicKey"])),
-        EncryptionPublicKey(bytes.fromhex(p["encryptionPublicKey"])),
-    )
-
-
-DIRECTORY = StaticDirectory(public(p["id"]) for p in PRINCIPALS.directory)
+identity = PRINCIPALS.identity
+public = PRINCIPALS.public_identity
+DIRECTORY = PRINCIPALS.static_directory()
 
 
 def stream(key: str, ephemeral: str) -> Callable[[int], bytes]:

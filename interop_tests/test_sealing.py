@@ -16,15 +16,8 @@ from collections.abc import Callable
 import pytest
 
 from ncb_relay import (
-    EncryptionKeyPair,
-    EncryptionPublicKey,
     NcbRelayError,
-    PrivateIdentity,
-    PublicIdentity,
     ReplayGuard,
-    SigningKeyPair,
-    SigningPublicKey,
-    StaticDirectory,
     open_envelope,
 )
 from ncb_relay.envelope import SealedEnvelope
@@ -47,25 +40,9 @@ def randomness(label: str) -> bytes:
     return hashlib.sha512(f"ncbr conformance sealing {label}".encode()).digest()
 
 
-def identity(principal: str) -> PrivateIdentity:
-    p = PRINCIPALS.by_id[principal]
-    return PrivateIdentity(
-        principal,
-        SigningKeyPair(bytes.fromhex(p["signingSeed"])),
-        [EncryptionKeyPair(bytes.fromhex(p["encryptionSecret"]))],
-    )
-
-
-def public(principal: str) -> PublicIdentity:
-    p = PRINCIPALS.by_id[principal]
-    return PublicIdentity(
-        principal,
-        SigningPublicKey(bytes.fromhex(p["signingPublicKey"])),
-        EncryptionPublicKey(bytes.fromhex(p["encryptionPublicKey"])),
-    )
-
-
-DIRECTORY = StaticDirectory(public(p["id"]) for p in PRINCIPALS.directory)
+identity = PRINCIPALS.identity
+public = PRINCIPALS.public_identity
+DIRECTORY = PRINCIPALS.static_directory()
 
 
 def drawn(data: bytes) -> Callable[[int], bytes]:

@@ -8,6 +8,16 @@ from typing import Any
 
 import pytest
 
+from ncb_relay import (
+    EncryptionKeyPair,
+    EncryptionPublicKey,
+    PrivateIdentity,
+    PublicIdentity,
+    SigningKeyPair,
+    SigningPublicKey,
+    StaticDirectory,
+)
+
 JSON = dict[str, Any]
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
@@ -63,6 +73,27 @@ class Principals:
 
     def public(self, principal: str) -> JSON:
         return public(self.by_id[principal])
+
+    def identity(self, principal: str) -> PrivateIdentity:
+        """The principal's keys for the reference library (the suite seals with it)."""
+        p = self.by_id[principal]
+        return PrivateIdentity(
+            principal,
+            SigningKeyPair(bytes.fromhex(p["signingSeed"])),
+            [EncryptionKeyPair(bytes.fromhex(p["encryptionSecret"]))],
+        )
+
+    def public_identity(self, principal: str) -> PublicIdentity:
+        p = self.by_id[principal]
+        return PublicIdentity(
+            principal,
+            SigningPublicKey(bytes.fromhex(p["signingPublicKey"])),
+            EncryptionPublicKey(bytes.fromhex(p["encryptionPublicKey"])),
+        )
+
+    def static_directory(self) -> StaticDirectory:
+        """The receiver's directory, for the reference library."""
+        return StaticDirectory(self.public_identity(p["id"]) for p in self.directory)
 
 
 def describe(case: JSON) -> str:
