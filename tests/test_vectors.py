@@ -39,6 +39,7 @@ from ncb_relay import (
     verify_routing,
 )
 from ncb_relay.codec import Value
+from ncb_relay.conformance.operations.values import typed
 from ncb_relay.envelope import (
     INNER_SIGNATURE_LABEL,
     OUTER_SIGNATURE_LABEL,
@@ -151,22 +152,6 @@ def untyped(t: JSON) -> Value:
         assert key["type"] == "str"
         out[key["value"]] = untyped(item)
     return out
-
-
-def typed(value: Value) -> JSON:
-    if value is None:
-        return {"type": "nil"}
-    if isinstance(value, bool):
-        return {"type": "bool", "value": value}
-    if isinstance(value, int):
-        return {"type": "int", "value": str(value)}
-    if isinstance(value, bytes):
-        return {"type": "bin", "value": value.hex()}
-    if isinstance(value, str):
-        return {"type": "str", "value": value}
-    if isinstance(value, list):
-        return {"type": "array", "value": [typed(item) for item in value]}
-    return {"type": "map", "value": [[typed(k), typed(v)] for k, v in value.items()]}
 
 
 def input_bytes(spec: JSON) -> bytes:

@@ -164,6 +164,22 @@ def log_size(relay: RelaySession) -> int:
     return int(response.text.split("\n")[1])
 
 
+def accepted_with(relay: RelaySession, envelope: SealedEnvelope, credentials: str) -> None:
+    """The very credentials of a refused request, now with the envelope right: accepted.
+
+    A request refused before its signature was checked left its nonce unused (API-3).
+    """
+    again = relay.request(
+        "POST",
+        "/v1/messages",
+        body=envelope.data,
+        content_type=OCTETS,
+        headers={"authorization": credentials},
+    )
+    relay.accepted(again, envelope)
+    settle(relay, envelope)
+
+
 def settle(relay: RelaySession, *submitted: SealedEnvelope) -> None:
     """Acknowledge ``submitted`` at every recipient (the sender's quota is freed)."""
     for envelope in submitted:
@@ -242,15 +258,7 @@ def test_another_media_type_is_refused_and_the_nonce_stays_unused(
     problem(response, 415, "malformed")
     assert_stored_nothing(relay, recipient)
     # the media type is not signed: the same credentials with the right one are accepted
-    again = relay.request(
-        "POST",
-        "/v1/messages",
-        body=envelope.data,
-        content_type=OCTETS,
-        headers={"authorization": credentials},
-    )
-    relay.accepted(again, envelope)
-    settle(relay, envelope)
+    accepted_with(relay, envelope, credentials)
 
 
 @pytest.mark.req("API-3", "API-21", "API-19", "API-20", "AUTH-15")
@@ -267,15 +275,7 @@ def test_a_body_over_the_limit_is_refused_as_it_arrives_before_the_signature(
     chunks = oversized_chunks(relay.profile["maxEnvelopeBytes"])
     problem(raw_exchange(relay, "POST", "/v1/messages", headers, chunks), 413, "limit-exceeded")
     assert_stored_nothing(relay, recipient)
-    again = relay.request(
-        "POST",
-        "/v1/messages",
-        body=envelope.data,
-        content_type=OCTETS,
-        headers={"authorization": credentials},
-    )
-    relay.accepted(again, envelope)
-    settle(relay, envelope)
+    accepted_with(relay, envelope, credentials)
 
 
 @pytest.mark.req("API-3", "API-2", "API-19", "API-20", "AUTH-14", "AUTH-15")
@@ -297,15 +297,7 @@ def test_the_signature_is_checked_before_the_envelope_and_a_failure_uses_no_nonc
     refused = problem(response, 401, "bad-signature")
     assert refused.headers.get("www-authenticate", "").split(" ")[0] == "NCBR1"
     assert_stored_nothing(relay, recipient)
-    again = relay.request(
-        "POST",
-        "/v1/messages",
-        body=envelope.data,
-        content_type=OCTETS,
-        headers={"authorization": credentials},
-    )
-    relay.accepted(again, envelope)
-    settle(relay, envelope)
+    accepted_with(relay, envelope, credentials)
 
 
 @pytest.mark.req("API-3", "API-2", "API-24", "API-19")
