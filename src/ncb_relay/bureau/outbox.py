@@ -72,6 +72,7 @@ class Outbox:
         self._clock = clock
         self._notify = notify
         self._in_flight: set[bytes] = set()
+        self._order = anyio.Lock()
         self.wake: anyio.Event | None = None
 
     def _wake(self) -> None:
@@ -96,7 +97,13 @@ class Outbox:
             return Outgoing(sealed, self._state(message_id), detail="being submitted")
         self._in_flight.add(message_id)
         try:
-            return await self._submit(sealed)
+            # one submission at a time, in the order they were asked for: a message never
+            # overtakes one asked for before it (a handler's replies reach the relay in order
+            # even while the outbox task flushes)
+            async with self._order:
+                if self._state(message_id) is RowState.ACCEPTED:  # by the task ahead of us
+                    return Outgoing(sealed, RowState.ACCEPTED)
+                return await self._submit(sealed)
         finally:
             self._in_flight.discard(message_id)
 
